@@ -1,0 +1,1 @@
+"""Per-model default hyperparameters and presets."""

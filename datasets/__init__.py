@@ -1,0 +1,1 @@
+"""Dataset converters: raw files in their published layout -> TFRecord shards + info.json."""

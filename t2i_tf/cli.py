@@ -1,0 +1,192 @@
+"""The command line behind ``main.py``: absl flags whose defaults come from ``configs/``.
+
+Every hyperparameter flag defaults to None, meaning "take it from the preset"
+(``--preset``, see configs/<model>.py); a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Callable
+
+from absl import flags
+
+from t2i_tf.errors import UserError
+
+FLAGS = flags.FLAGS
+
+MODES = ("train", "eval", "export", "retrieve")
+
+flags.DEFINE_string("model", "tirg", "Model family: tirg.")
+flags.DEFINE_string("mode", "train", f"One of {', '.join(MODES)}. train resumes from --workdir and ends with an eval.")
+flags.DEFINE_string("preset", None, "Hyperparameter preset from configs/<model>.py: paper | cpu | test (default: cpu).")
+flags.DEFINE_string("dataset", None, "Dataset name (tirg: css).")
+flags.DEFINE_string("data_dir", None, "Converted TFRecord dir. Default: the embedded generated CSS data (made on first use).")
+flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, vocabulary and metrics. Default: runs/<model>_<composition>.")
+flags.DEFINE_string("strategy", "auto", "auto | default | one_device | mirrored | multi_worker.")
+flags.DEFINE_integer("seed", 0, "Random seed (weights, data order).")
+flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_integer("steps_per_loop", 50, "Train steps per tf.function call.")
+# Hyperparameters (None = from the preset).
+flags.DEFINE_integer("batch_size", None, "Global batch size (pairs of queries: must be even).")
+flags.DEFINE_integer("num_iters", None, "Total training iterations.")
+flags.DEFINE_float("learning_rate", None, "Initial learning rate (SGD).")
+flags.DEFINE_float("momentum", None, "SGD momentum.")
+flags.DEFINE_float("weight_decay", None, "Weight decay.")
+flags.DEFINE_integer("lr_decay_every", None, "Multiply the learning rate by --lr_decay_factor every this many iterations.")
+flags.DEFINE_float("lr_decay_factor", None, "Step decay factor.")
+flags.DEFINE_integer("embed_dim", None, "Embedding size.")
+flags.DEFINE_string("loss", None, "soft_triplet | batch_based_classification.")
+flags.DEFINE_string("composition", None, "tirg | tirg_lastconv | concat | imgonly | textonly.")
+flags.DEFINE_integer("image_width", None, "Channels of the first ResNet stage (64 = ResNet-18).")
+flags.DEFINE_string("image_blocks", None, "Residual blocks per stage, e.g. 2,2,2,2 (ResNet-18).")
+flags.DEFINE_string("image_stem", None, "imagenet (7x7/2 conv + max-pool) | small (3x3/2 conv).")
+flags.DEFINE_integer("text_embed_dim", None, "Word embedding size.")
+flags.DEFINE_integer("text_hidden_dim", None, "LSTM size.")
+flags.DEFINE_float("text_dropout", None, "Dropout on the sentence feature.")
+flags.DEFINE_integer("max_text_len", None, "Tokens kept per text.")
+flags.DEFINE_float("normalize_scale", None, "Initial value of the learnable L2-normalisation scale.")
+flags.DEFINE_integer("log_every", None, "Iterations between log lines / TensorBoard scalars.")
+flags.DEFINE_integer("eval_every", None, "Iterations between evaluations (Recall@K on test and a train sample).")
+flags.DEFINE_integer("ckpt_every", None, "Iterations between checkpoints.")
+flags.DEFINE_integer("train_eval_queries", None, "Train queries sampled for train Recall@K (0 = skip).")
+# Export / retrieve.
+flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
+flags.DEFINE_string("image", None, "--mode=retrieve: path of the source image.")
+flags.DEFINE_string("text", None, "--mode=retrieve: the modification text.")
+flags.DEFINE_integer("top_k", 10, "--mode=retrieve: how many gallery images to print.")
+
+
+def _tirg_registry():
+    from configs import tirg as tirg_config
+    from t2i_tf.tasks.tirg import TirgTask
+
+    return tirg_config, TirgTask
+
+
+MODELS: dict[str, Callable[[], tuple[Any, type]]] = {"tirg": _tirg_registry}
+
+
+def resolve_config(config_module: Any) -> dict[str, Any]:
+    """The preset's values overridden by every flag the user set."""
+    preset = FLAGS.preset or config_module.DEFAULT_PRESET
+    if preset not in config_module.PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(config_module.PRESETS)}; got {preset!r}")
+    config = dict(config_module.PRESETS[preset], preset=preset)
+    for name in list(config):
+        if name in FLAGS and FLAGS[name].value is not None:
+            config[name] = FLAGS[name].value
+    config["seed"] = FLAGS.seed
+    return config
+
+
+def resolve_data_dir(config: dict[str, Any]) -> str:
+    """--data_dir checked, or the embedded generated CSS data prepared on first use."""
+    if config["dataset"] != "css":
+        raise UserError(f"--dataset must be css for --model={FLAGS.model}; got {config['dataset']!r}")
+    if FLAGS.data_dir is None:
+        from datasets.css.convert import prepare_default_css
+
+        print("using the embedded generated CSS data (generated and converted on first use)", flush=True)
+        return prepare_default_css(image_size=int(config["image_size"]), seed=0)
+    data_dir = os.path.expanduser(FLAGS.data_dir)
+    if not os.path.isdir(data_dir):
+        raise UserError(f"--data_dir {data_dir} does not exist")
+    if not os.path.isfile(os.path.join(data_dir, "info.json")):
+        if os.path.isfile(os.path.join(data_dir, "css_toy_dataset_novel2_small.dup.npy")):
+            raise UserError(
+                f"{data_dir} is a raw CSS download; convert it first: "
+                f"python -m datasets.css.convert --raw_dir={data_dir} --out_dir={data_dir.rstrip('/')}_tfrecords"
+            )
+        raise UserError(f"--data_dir {data_dir} has no info.json: it is not a converted dataset directory")
+    return data_dir
+
+
+def print_recall_table(metrics: dict[str, float]) -> None:
+    """Print Recall@K as a Markdown table, one row per split."""
+    splits: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        split, _, name = key.partition("/")
+        splits.setdefault(split, {})[name] = value
+    if not splits:
+        return
+    cols = sorted({c for row in splits.values() for c in row}, key=lambda c: int(c.split("@")[1]))
+    print("| split | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for split, row in splits.items():
+        print(f"| {split} | " + " | ".join(f"{row.get(c, float('nan')):.1f}" for c in cols) + " |")
+
+
+def load_image(path: str):
+    """A uint8 RGB array from an image file, with a clear error for bad files."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise UserError(f"--image {path} does not exist")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"--image {path} is not a readable image ({e})") from None
+
+
+def run() -> int:
+    """Run the selected model and mode; returns a process exit code."""
+    if FLAGS.model not in MODELS:
+        raise UserError(f"--model must be one of {', '.join(MODELS)}; got {FLAGS.model!r}")
+    if FLAGS.mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}; got {FLAGS.mode!r}")
+    config_module, task_cls = MODELS[FLAGS.model]()
+    config = resolve_config(config_module)
+    if FLAGS.mode == "retrieve" and (not FLAGS.image or FLAGS.text is None):
+        raise UserError("--mode=retrieve needs --image=PATH and --text=\"...\"")
+    query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
+    config["data_dir"] = resolve_data_dir(config)
+    workdir = FLAGS.workdir or os.path.join("runs", f"{FLAGS.model}_{config.get('composition', '')}".rstrip("_"))
+
+    from t2i_tf.train.trainer import Trainer
+
+    task = task_cls(config)
+    trainer = Trainer(
+        task,
+        workdir,
+        num_iters=int(config["num_iters"]),
+        strategy=FLAGS.strategy,
+        seed=FLAGS.seed,
+        log_every=int(config["log_every"]),
+        eval_every=int(config["eval_every"]),
+        ckpt_every=int(config["ckpt_every"]),
+        steps_per_loop=FLAGS.steps_per_loop,
+        jit_compile=FLAGS.jit_compile,
+    )
+    if FLAGS.mode == "train":
+        metrics = trainer.fit()
+        print_recall_table(metrics)
+    elif FLAGS.mode == "eval":
+        metrics = trainer.evaluate()
+        print_recall_table(metrics)
+    elif FLAGS.mode == "export":
+        step = trainer.restore()
+        path = FLAGS.export_dir or os.path.join(workdir, "export")
+        description = task.export(path)
+        print(f"exported step {step} to {path}: signatures {', '.join(description['signatures'])}")
+    elif FLAGS.mode == "retrieve":
+        trainer.restore()
+        results = task.retrieve(query_image, FLAGS.text, top_k=FLAGS.top_k)
+        print(json.dumps({"image": FLAGS.image, "text": FLAGS.text, "results": results}, indent=1))
+    return 0
+
+
+def main(argv: list[str]) -> None:
+    """absl entry point: user errors print one line and exit 2."""
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])} (flags look like --name=value)", file=sys.stderr)
+        sys.exit(2)
+    try:
+        sys.exit(run())
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

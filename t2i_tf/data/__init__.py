@@ -1,0 +1,1 @@
+"""tf.data readers, tokenisation and on-disk record helpers."""

@@ -1,0 +1,126 @@
+"""TFRecord shard writing/reading helpers and the per-dataset ``info.json``.
+
+Converters stream examples into :class:`ShardedRecordWriter` (memory does not
+grow with the dataset) and finish with :func:`write_info`; readers find shards
+with :func:`shard_paths` and the counts/vocabulary with :func:`read_info`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Any, Iterable
+
+import tensorflow as tf
+
+from t2i_tf.errors import UserError
+
+INFO_FILE = "info.json"
+
+
+def bytes_feature(values: bytes | str | Iterable[bytes | str]) -> tf.train.Feature:
+    """A BytesList feature from one value or a list; ``str`` is UTF-8 encoded."""
+    if isinstance(values, (bytes, str)):
+        values = [values]
+    return tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[v.encode("utf-8") if isinstance(v, str) else v for v in values])
+    )
+
+
+def int64_feature(values: int | Iterable[int]) -> tf.train.Feature:
+    """An Int64List feature from one int or a list."""
+    if isinstance(values, (int,)) or hasattr(values, "__index__"):
+        values = [values]
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def float_feature(values: float | Iterable[float]) -> tf.train.Feature:
+    """A FloatList feature from one float or a list / flat array."""
+    if isinstance(values, (float, int)):
+        values = [values]
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+
+
+def make_example(features: dict[str, tf.train.Feature]) -> bytes:
+    """Serialise a feature dict to ``tf.train.Example`` bytes."""
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+class ShardedRecordWriter:
+    """Writes serialized examples to ``{out_dir}/{name}-{shard:05d}.tfrecord``, rolling shards.
+
+    Use as a context manager; :attr:`count` is the number of examples written.
+    """
+
+    def __init__(self, out_dir: str, name: str, examples_per_shard: int = 4096):
+        if examples_per_shard < 1:
+            raise ValueError("examples_per_shard must be >= 1")
+        self.out_dir = out_dir
+        self.name = name
+        self.examples_per_shard = examples_per_shard
+        self.count = 0
+        self.paths: list[str] = []
+        self._writer: tf.io.TFRecordWriter | None = None
+        os.makedirs(out_dir, exist_ok=True)
+        for stale in glob.glob(os.path.join(out_dir, f"{name}-*.tfrecord")):
+            os.remove(stale)
+
+    def write(self, serialized: bytes) -> None:
+        if self.count % self.examples_per_shard == 0:
+            self._roll()
+        assert self._writer is not None
+        self._writer.write(serialized)
+        self.count += 1
+
+    def _roll(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        path = os.path.join(self.out_dir, f"{self.name}-{len(self.paths):05d}.tfrecord")
+        self.paths.append(path)
+        self._writer = tf.io.TFRecordWriter(path)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> "ShardedRecordWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def shard_paths(data_dir: str, name: str) -> list[str]:
+    """Sorted shard files of record set ``name`` in ``data_dir``; a clear error when none exist."""
+    paths = sorted(glob.glob(os.path.join(data_dir, f"{name}-*.tfrecord")))
+    if not paths:
+        raise UserError(
+            f"no TFRecords '{name}-*.tfrecord' in {data_dir}: convert the dataset first "
+            "(see README, 'Dataset preparation')"
+        )
+    return paths
+
+
+def write_info(data_dir: str, info: dict[str, Any]) -> str:
+    """Write ``info.json`` (splits, counts, vocabulary, provenance) atomically."""
+    os.makedirs(data_dir, exist_ok=True)
+    path = os.path.join(data_dir, INFO_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(info, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_info(data_dir: str) -> dict[str, Any]:
+    """Read ``info.json`` written by a converter; a clear error if it is missing or corrupt."""
+    path = os.path.join(data_dir, INFO_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{path} not found: '{data_dir}' is not a converted dataset directory")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e})") from None

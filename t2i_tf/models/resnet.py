@@ -1,0 +1,97 @@
+"""ResNet-18-style image encoder trained from scratch (width and depth configurable).
+
+Returns both the last feature map (for ``tirg_lastconv``) and the pooled,
+projected embedding. NHWC throughout (the fast layout for TF on CPU and GPU).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def _bn(sync: bool, name: str) -> layers.BatchNormalization:
+    # PyTorch defaults (momentum 0.1, eps 1e-5), as in the reference ResNet.
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=sync, name=name)
+
+
+class BasicBlock(layers.Layer):
+    """Two 3x3 convs with BN and an identity (or 1x1 strided projection) shortcut."""
+
+    def __init__(self, filters: int, stride: int = 1, sync_bn: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.stride = stride
+        self.conv1 = layers.Conv2D(filters, 3, stride, padding="same", use_bias=False, name="conv1")
+        self.bn1 = _bn(sync_bn, "bn1")
+        self.conv2 = layers.Conv2D(filters, 3, 1, padding="same", use_bias=False, name="conv2")
+        self.bn2 = _bn(sync_bn, "bn2")
+        self.proj = None
+        self.proj_bn = None
+        self._sync_bn = sync_bn
+
+    def build(self, input_shape):
+        if self.stride != 1 or input_shape[-1] != self.filters:
+            self.proj = layers.Conv2D(self.filters, 1, self.stride, use_bias=False, name="proj")
+            self.proj_bn = _bn(self._sync_bn, "proj_bn")
+
+    def call(self, x, training=None):
+        h = keras.ops.relu(self.bn1(self.conv1(x), training=training))
+        h = self.bn2(self.conv2(h), training=training)
+        shortcut = x if self.proj is None else self.proj_bn(self.proj(x), training=training)
+        return keras.ops.relu(h + shortcut)
+
+
+class ResNetEncoder(keras.Model):
+    """ResNet image encoder: images [N,H,W,3] in [-1,1] -> (feature map, embedding [N,embed_dim]).
+
+    ``stem="imagenet"`` is the ResNet-18 stem (7x7/2 conv + 3x3/2 max-pool);
+    ``stem="small"`` is one 3x3/2 conv, which keeps more resolution for small images.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int = 512,
+        width: int = 64,
+        blocks: tuple[int, ...] = (2, 2, 2, 2),
+        stem: str = "imagenet",
+        sync_bn: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if stem not in ("imagenet", "small"):
+            raise ValueError(f"stem must be 'imagenet' or 'small', got {stem!r}")
+        self.stem_kind = stem
+        if stem == "imagenet":
+            self.stem_conv = layers.Conv2D(width, 7, 2, padding="same", use_bias=False, name="stem_conv")
+            self.stem_pool = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")
+        else:
+            self.stem_conv = layers.Conv2D(width, 3, 2, padding="same", use_bias=False, name="stem_conv")
+            self.stem_pool = None
+        self.stem_bn = _bn(sync_bn, "stem_bn")
+        self.stages = []
+        for i, n in enumerate(blocks):
+            filters = width * 2**i
+            for j in range(n):
+                stride = 2 if (i > 0 and j == 0) else 1
+                self.stages.append(BasicBlock(filters, stride, sync_bn, name=f"stage{i + 1}_block{j + 1}"))
+        self.feature_channels = width * 2 ** (len(blocks) - 1)
+        self.pool = layers.GlobalAveragePooling2D(name="pool")
+        self.fc = layers.Dense(embed_dim, name="fc")
+
+    def feature_map(self, images, training=None):
+        """The last stage's feature map [N, h, w, feature_channels]."""
+        x = keras.ops.relu(self.stem_bn(self.stem_conv(images), training=training))
+        if self.stem_pool is not None:
+            x = self.stem_pool(x)
+        for block in self.stages:
+            x = block(x, training=training)
+        return x
+
+    def embed_feature_map(self, fmap):
+        """Pool and project a feature map to the embedding."""
+        return self.fc(self.pool(fmap))
+
+    def call(self, images, training=None):
+        fmap = self.feature_map(images, training=training)
+        return fmap, self.embed_feature_map(fmap)

@@ -1,0 +1,215 @@
+"""The one training loop every model uses.
+
+The Trainer owns: the tf.distribute strategy, distributing the Task's dataset,
+the ``tf.function`` step loop (optionally XLA), checkpoints with resume from
+``workdir``, TensorBoard scalars and hparams, a progress line, the NaN/Inf
+guard and seeds. A Task supplies models, data and the step maths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from t2i_tf.errors import UserError
+from t2i_tf.tasks.base import Task
+from t2i_tf.train.strategy import make_strategy
+
+
+class NonFiniteLossError(UserError):
+    """Training produced NaN/Inf; the last good checkpoint is kept."""
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class Trainer:
+    """Runs ``task`` for ``num_iters`` steps in ``workdir``, resuming from its latest checkpoint."""
+
+    def __init__(
+        self,
+        task: Task,
+        workdir: str,
+        num_iters: int,
+        strategy: str | tf.distribute.Strategy = "auto",
+        seed: int = 0,
+        log_every: int = 100,
+        eval_every: int = 1000,
+        ckpt_every: int = 1000,
+        steps_per_loop: int = 50,
+        jit_compile: bool = False,
+        max_to_keep: int = 3,
+        verbose: bool = True,
+    ):
+        if num_iters < 0:
+            raise UserError(f"--num_iters must be >= 0, got {num_iters}")
+        for name, value in (("log_every", log_every), ("eval_every", eval_every), ("ckpt_every", ckpt_every), ("steps_per_loop", steps_per_loop)):
+            if value < 1:
+                raise UserError(f"--{name} must be >= 1, got {value}")
+        self.task = task
+        self.workdir = workdir
+        self.num_iters = int(num_iters)
+        self.seed = seed
+        self.log_every = log_every
+        self.eval_every = eval_every
+        self.ckpt_every = ckpt_every
+        self.steps_per_loop = steps_per_loop
+        self.jit_compile = jit_compile
+        self.verbose = verbose
+        self.strategy = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
+        self._built = False
+        self._max_to_keep = max_to_keep
+
+    # ----------------------------------------------------------------- setup
+    def _log(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, flush=True)
+
+    def setup(self) -> int:
+        """Build the task under the strategy and restore the latest checkpoint; returns the start step."""
+        if self._built:
+            return int(self.step.numpy())
+        os.makedirs(self.workdir, exist_ok=True)
+        keras.utils.set_random_seed(self.seed)
+        self.task.prepare(self.workdir)
+        self.task.build(self.strategy)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(step=self.step, **self.task.checkpoint_items())
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.workdir, "checkpoints"), max_to_keep=self._max_to_keep
+        )
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self._log(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step.numpy())}")
+        self._built = True
+        return int(self.step.numpy())
+
+    def restore(self) -> int:
+        """Set up and require a checkpoint (for eval/export/retrieve); returns its step."""
+        ckpt_dir = os.path.join(self.workdir, "checkpoints")
+        if not tf.train.latest_checkpoint(ckpt_dir):
+            raise UserError(f"no checkpoint in {ckpt_dir}: train first (--mode=train --workdir={self.workdir})")
+        return self.setup()
+
+    # ------------------------------------------------------------- the loop
+    def _make_loop(self):
+        strategy = self.strategy
+        step_fn = tf.function(self.task.train_step, jit_compile=True) if self.jit_compile else self.task.train_step
+
+        def one_step(iterator):
+            per_replica = strategy.run(step_fn, args=(next(iterator),))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+        @tf.function
+        def run_steps(iterator, n):
+            metrics = one_step(iterator)
+            for _ in tf.range(n - 1):
+                metrics = one_step(iterator)
+            return metrics
+
+        return run_steps
+
+    def fit(self) -> dict[str, float]:
+        """Train to ``num_iters`` (resuming), evaluating and checkpointing on schedule; returns the last eval."""
+        start = self.setup()
+        self.task.config["data_seed"] = self.seed * 1_000_003 + start
+        if start >= self.num_iters:
+            self._log(f"checkpoint step {start} >= --num_iters={self.num_iters}: nothing to train")
+            return self._evaluate_and_log(start)
+        train_writer = tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
+        self._write_hparams(train_writer)
+        dataset = self.strategy.distribute_datasets_from_function(self.task.train_dataset)
+        iterator = iter(dataset)
+        run_steps = self._make_loop()
+        step = start
+        self._log(
+            f"training {self.task.name} from step {start} to {self.num_iters} "
+            f"({self.strategy.num_replicas_in_sync} replica(s), global batch {self.task.global_batch_size})"
+        )
+        t0, steps_done, last_eval = time.perf_counter(), 0, None
+        window_t, window_steps = t0, 0
+        try:
+            while step < self.num_iters:
+                n = min(self.steps_per_loop, self.num_iters - step, self._steps_to_next_event(step))
+                metrics = run_steps(iterator, tf.constant(n, tf.int32))
+                metrics = {k: float(v) for k, v in metrics.items()}
+                step += n
+                steps_done += n
+                window_steps += n
+                self.step.assign(step)
+                bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+                if bad:
+                    raise NonFiniteLossError(
+                        f"non-finite {', '.join(bad)} at step {step}; stopped without saving "
+                        f"(last checkpoint: {self.manager.latest_checkpoint or 'none'}). Try a lower --learning_rate."
+                    )
+                if step % self.log_every == 0 or step == self.num_iters:
+                    now = time.perf_counter()
+                    rate = window_steps / max(now - window_t, 1e-9)
+                    window_t, window_steps = now, 0
+                    lr = self.task.learning_rate(tf.constant(step, tf.int64))
+                    with train_writer.as_default(step=step):
+                        for k, v in metrics.items():
+                            tf.summary.scalar(k, v)
+                        if lr is not None:
+                            tf.summary.scalar("learning_rate", lr)
+                        tf.summary.scalar("steps_per_second", rate)
+                        self.task.summaries(step)
+                    eta = (self.num_iters - step) / max(rate, 1e-9)
+                    shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+                    lr_text = f"  lr {float(lr):.3g}" if lr is not None else ""
+                    self._log(f"step {step}/{self.num_iters}  {shown}{lr_text}  {rate:.2f} it/s  eta {_fmt_duration(eta)}")
+                if step % self.ckpt_every == 0 or step == self.num_iters:
+                    self.manager.save(checkpoint_number=step)
+                if step % self.eval_every == 0 or step == self.num_iters:
+                    last_eval = self._evaluate_and_log(step)
+        except KeyboardInterrupt:
+            self.manager.save(checkpoint_number=step)
+            self._log(f"interrupted: saved checkpoint at step {step}; rerun the same command to resume")
+            raise
+        train_writer.flush()
+        elapsed = time.perf_counter() - t0
+        self._log(f"trained {steps_done} steps in {_fmt_duration(elapsed)} ({1000 * elapsed / max(steps_done, 1):.1f} ms/step incl. eval)")
+        return last_eval or {}
+
+    def _steps_to_next_event(self, step: int) -> int:
+        return min(e - step % e for e in (self.log_every, self.ckpt_every, self.eval_every))
+
+    # ------------------------------------------------------------- eval
+    def _evaluate_and_log(self, step: int) -> dict[str, float]:
+        t = time.perf_counter()
+        metrics = self.task.evaluate(step)
+        writer = tf.summary.create_file_writer(os.path.join(self.workdir, "eval"))
+        with writer.as_default(step=step):
+            for k, v in metrics.items():
+                tf.summary.scalar(k, v)
+        writer.flush()
+        record = {"step": step, **metrics}
+        with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        shown = "  ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+        self._log(f"eval @ step {step} ({time.perf_counter() - t:.1f}s): {shown}")
+        return metrics
+
+    def evaluate(self) -> dict[str, float]:
+        """Restore the latest checkpoint and evaluate it."""
+        step = self.restore()
+        return self._evaluate_and_log(step)
+
+    def _write_hparams(self, writer) -> None:
+        try:
+            from tensorboard.plugins.hparams import api as hp
+        except ImportError:  # tensorboard ships with tensorflow; stay usable without it
+            return
+        with writer.as_default():
+            hp.hparams(self.task.hparams(), trial_id=os.path.basename(os.path.abspath(self.workdir)))

@@ -1,0 +1,216 @@
+"""Tests of the CSS converter on generated data and on a fixture in the official (Python 2) layout."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from numpy.lib import format as npy_format
+from PIL import Image
+
+from datasets.css import convert, generate
+from t2i_tf.data.records import read_info
+from t2i_tf.data.safe_pickle import load_npy
+from t2i_tf.errors import UserError
+
+
+def read_records(out_dir: str, name: str) -> list[dict]:
+    """All examples of a record set, as dicts of python values (independent of the project reader)."""
+    rows = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{name}-*.tfrecord"))):
+        for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            feats = tf.train.Example.FromString(raw).features.feature
+            rows.append({k: (list(v.int64_list.value) or list(v.bytes_list.value))[0] for k, v in feats.items()})
+    return rows
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    raw, out = str(root / "raw"), str(root / "tf")
+    generate.generate_css(raw, seed=0, num_base_scenes=10, edits_per_scene=3, image_size=32)
+    info = convert.convert_css(raw, out, image_size=32, examples_per_shard=16)
+    return raw, out, info
+
+
+def test_generated_counts_and_info(generated):
+    raw, out, info = generated
+    assert read_info(out) == json.loads(json.dumps(info))
+    for split in ("train", "test"):
+        c = info["splits"][split]
+        assert c["num_images"] == c["num_image_ids"] == 40 and c["num_queries"] == 30
+        assert info["skipped"][split] == {}
+        assert len(tf.io.gfile.glob(os.path.join(out, f"images_{split}-*.tfrecord"))) == 3  # 16 per shard
+    assert info["dataset"] == "css" and info["image_size"] == 32 and info["texts_vocabulary_source"] == "train"
+    assert info["generation"]["held_out_combos"] == [list(c) for c in generate.held_out_combos()]
+
+
+def test_generated_images_labels_and_queries_roundtrip(generated):
+    raw, out, info = generated
+    d = load_npy(os.path.join(raw, generate.NPY_NAME))
+    for split in ("train", "test"):
+        images = read_records(out, f"images_{split}")
+        assert [r["image_id"] for r in images] == list(range(40))
+        labels = d[split]["labels"]
+        for r in images:
+            assert r["label"] == labels[r["image_id"]]
+            pixels = decode(r["image"])
+            assert pixels.shape == (32, 32, 3)
+            np.testing.assert_array_equal(pixels, generate.render_scene(d[split]["objects_img"][r["image_id"]], 32))
+        expected = [(i, f, t, m["to_str"]) for i, m in enumerate(d[split]["mods"]) for f, t in zip(m["from"], m["to"])]
+        rows = read_records(out, f"queries_{split}")
+        got = [(r["mod_id"], r["source_id"], r["target_id"], r["text"].decode()) for r in rows]
+        assert got == expected
+        for r in read_records(out, f"queries_{split}"):
+            assert (r["source_label"], r["target_label"]) == (labels[r["source_id"]], labels[r["target_id"]])
+        assert info["splits"][split]["num_labels"] == len(set(labels))
+
+
+# --- official layout ---------------------------------------------------------------------------
+
+class Py2Pickler(pickle._Pickler):
+    """Protocol-2 pickles as Python 2 wrote them: ``str``/``bytes`` become py2 byte strings."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj: bytes | str) -> None:
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+
+OFFICIAL_COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)]
+
+
+def official_split(n: int, as_bytes: bool) -> dict:
+    s = (lambda x: x.encode("ascii")) if as_bytes else (lambda x: x)
+    objects = [[{s("pos"): (0.5, 0.5), s("size"): s("large"), s("color"): s("red"), s("shape"): s("cube")}]] * n
+    mods = [{s("from"): np.array([0, 0]), s("to"): np.array([1, 2]), s("to_str"): s("make middle-center cube green")},
+            {s("from"): [1], s("to"): [3], s("to_str"): s("add blue sphere to top-left")}]
+    split = {s("objects_img"): objects, s("mods"): mods}
+    if as_bytes:
+        split[s("labels")] = np.array([200, 1000, 70000, 13], np.int64)[:n]  # non-ASCII raw bytes
+    return split
+
+
+def write_official(raw: str, pickled: bytes, n: int = 4) -> None:
+    """The official layout: a Python 2 object npy and large RGBA / grey PNGs."""
+    os.makedirs(os.path.join(raw, "images"), exist_ok=True)
+    with open(os.path.join(raw, generate.NPY_NAME), "wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        f.write(pickled)
+    for split in ("train", "test"):
+        for i in range(n):
+            rgba = np.zeros((120, 120, 4), np.uint8)
+            rgba[..., :3], rgba[..., 3] = OFFICIAL_COLORS[i], 255
+            rgba[:20, :, 3] = 0  # transparent top band: composited on white
+            im = Image.fromarray(rgba, "RGBA") if i != 3 else Image.fromarray(rgba[..., 0], "L")
+            im.save(os.path.join(raw, "images", f"css_{split}_{i:06d}.png"))
+
+
+@pytest.mark.parametrize("style", ["protocol2_str", "py2_byte_strings"])
+def test_official_layout(tmp_path, style):
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "tf")
+    as_bytes = style == "py2_byte_strings"
+    data = np.array({"train": official_split(4, as_bytes), "test": official_split(4, as_bytes)}, dtype=object)
+    if as_bytes:
+        buf = io.BytesIO()
+        Py2Pickler(buf, protocol=2, fix_imports=True).dump(data)
+        pickled = buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+        assert b"U\x06labels" in pickled and b"_codecs" not in pickled
+        write_official(raw, pickled)
+        with pytest.raises(UserError):  # py2 byte strings with non-ASCII bytes: only latin1 reads them
+            load_npy(os.path.join(raw, generate.NPY_NAME), encoding="ascii")
+    else:
+        pickled = pickle.dumps(data, protocol=2)
+    write_official(raw, pickled)
+    info = convert.convert_css(raw, out, image_size=64)
+    assert info["splits"]["train"] == {"num_images": 4, "num_image_ids": 4, "num_queries": 3, "num_labels": 4,
+                                       "num_mods": 2}
+    images = read_records(out, "images_test")
+    for r in images:
+        px = decode(r["image"])
+        assert px.shape == (64, 64, 3)
+        expected = OFFICIAL_COLORS[r["image_id"]] if r["image_id"] != 3 else (128, 128, 128)
+        np.testing.assert_allclose(px[32, 32], expected, atol=1)
+        if r["image_id"] != 3:
+            np.testing.assert_array_equal(px[2, 32], [255, 255, 255])
+    assert [r["label"] for r in images] == ([200, 1000, 70000, 13] if as_bytes else [0, 1, 2, 3])
+    q = read_records(out, "queries_train")
+    assert [(r["source_id"], r["target_id"], r["text"]) for r in q] == [
+        (0, 1, b"make middle-center cube green"), (0, 2, b"make middle-center cube green"),
+        (1, 3, b"add blue sphere to top-left")]
+
+
+def test_bad_pngs_and_ids_are_skipped_and_counted(tmp_path, capsys):
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "tf")
+    split = official_split(4, False)
+    split["mods"].append({"from": [0, 7], "to": [9, 1], "to_str": "remove everything"})  # both out of range
+    write_official(raw, pickle.dumps(np.array({"train": split}, dtype=object), protocol=2))
+    os.remove(os.path.join(raw, "images", "css_train_000002.png"))
+    with open(os.path.join(raw, "images", "css_train_000003.png"), "r+b") as f:
+        f.truncate(60)  # a corrupt PNG
+    info = convert.convert_css(raw, out)
+    assert info["skipped"]["train"] == {"missing_png": 1, "corrupt_png": 1, "query_image_skipped": 2,
+                                        "query_id_out_of_range": 2}
+    assert info["splits"]["train"]["num_images"] == 2 and info["splits"]["train"]["num_queries"] == 1
+    assert [r["image_id"] for r in read_records(out, "images_train")] == [0, 1]
+    assert [(r["source_id"], r["target_id"]) for r in read_records(out, "queries_train")] == [(0, 1)]
+    summary = [line for line in capsys.readouterr().out.splitlines() if line.startswith("css converted")]
+    assert len(summary) == 1 and "1 missing_png" in summary[0] and "1 corrupt_png" in summary[0]
+
+
+def test_bad_input_raises_user_error(tmp_path):
+    raw = str(tmp_path / "raw")
+    os.makedirs(os.path.join(raw, "images"))
+    with pytest.raises(UserError, match=generate.NPY_NAME):
+        convert.convert_css(raw, str(tmp_path / "out"))
+    np.save(os.path.join(raw, generate.NPY_NAME), np.array({"train": {"objects_img": [[]]}}, dtype=object),
+            allow_pickle=True)
+    with pytest.raises(UserError, match="missing key 'mods'"):
+        convert.convert_css(raw, str(tmp_path / "out"))
+    np.save(os.path.join(raw, generate.NPY_NAME), np.array({"foo": {}}, dtype=object), allow_pickle=True)
+    with pytest.raises(UserError, match="missing key 'train'"):
+        convert.convert_css(raw, str(tmp_path / "out"))
+    os.rmdir(os.path.join(raw, "images"))
+    with pytest.raises(UserError, match="images"):
+        convert.convert_css(raw, str(tmp_path / "out"))
+    assert convert.main([f"--raw_dir={raw}", f"--out_dir={tmp_path / 'out'}"]) == 1
+
+
+def test_prepare_default_css_converts_once(tmp_path, monkeypatch):
+    kw = dict(num_base_scenes=3, edits_per_scene=2)
+    out = convert.prepare_default_css(str(tmp_path), seed=4, image_size=16, **kw)
+    assert out.endswith("_tfrecords") and os.path.isdir(out[: -len("_tfrecords")])
+    info = read_info(out)
+    assert info["image_size"] == 16 and info["splits"]["train"]["num_queries"] == 6
+
+    def fail(*a, **k):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(convert, "convert_css", fail)
+    assert convert.prepare_default_css(str(tmp_path), seed=4, image_size=16, **kw) == out
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(out), os.path.basename(out)[: -len("_tfrecords")]])
+
+
+def test_cli(generated, tmp_path):
+    raw, _, _ = generated
+    assert convert.main([f"--raw_dir={raw}", f"--out_dir={tmp_path}", "--image_size=16"]) == 0
+    px = decode(read_records(str(tmp_path), "images_train")[0]["image"])
+    assert px.shape == (16, 16, 3)
