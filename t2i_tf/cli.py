@@ -43,6 +43,7 @@ flags.DEFINE_string("composition", None, "tirg | tirg_lastconv | concat | imgonl
 flags.DEFINE_integer("image_width", None, "Channels of the first ResNet stage (64 = ResNet-18).")
 flags.DEFINE_string("image_blocks", None, "Residual blocks per stage, e.g. 2,2,2,2 (ResNet-18).")
 flags.DEFINE_string("image_stem", None, "imagenet (7x7/2 conv + max-pool) | small (3x3/2 conv).")
+flags.DEFINE_string("image_pool", None, "avg (ResNet's global average pool) | flatten (keeps the spatial layout).")
 flags.DEFINE_integer("text_embed_dim", None, "Word embedding size.")
 flags.DEFINE_integer("text_hidden_dim", None, "LSTM size.")
 flags.DEFINE_float("text_dropout", None, "Dropout on the sentence feature.")

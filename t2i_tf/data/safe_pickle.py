@@ -61,11 +61,12 @@ class RestrictedUnpickler(pickle.Unpickler):
     _ALLOWED = None
 
     def find_class(self, module: str, name: str) -> Any:
-        if self.proto < 3:  # Python 2 names (__builtin__.set, copy_reg, ...) -> Python 3 names
-            if (module, name) in _compat_pickle.NAME_MAPPING:
-                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-            elif module in _compat_pickle.IMPORT_MAPPING:
-                module = _compat_pickle.IMPORT_MAPPING[module]
+        # Python 2 names (__builtin__.set, copy_reg, ...) -> Python 3 names; these
+        # module names do not exist in Python 3, so mapping them is always safe.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         if RestrictedUnpickler._ALLOWED is None:
             RestrictedUnpickler._ALLOWED = _allowed_globals()
         key = (module, name)

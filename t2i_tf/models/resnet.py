@@ -47,6 +47,7 @@ class ResNetEncoder(keras.Model):
 
     ``stem="imagenet"`` is the ResNet-18 stem (7x7/2 conv + 3x3/2 max-pool);
     ``stem="small"`` is one 3x3/2 conv, which keeps more resolution for small images.
+    ``pool="avg"`` is ResNet's global average pooling; ``pool="flatten"`` keeps the layout.
     """
 
     def __init__(
@@ -56,9 +57,12 @@ class ResNetEncoder(keras.Model):
         blocks: tuple[int, ...] = (2, 2, 2, 2),
         stem: str = "imagenet",
         sync_bn: bool = True,
+        pool: str = "avg",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if pool not in ("avg", "flatten"):
+            raise ValueError(f"pool must be 'avg' or 'flatten', got {pool!r}")
         if stem not in ("imagenet", "small"):
             raise ValueError(f"stem must be 'imagenet' or 'small', got {stem!r}")
         self.stem_kind = stem
@@ -76,7 +80,8 @@ class ResNetEncoder(keras.Model):
                 stride = 2 if (i > 0 and j == 0) else 1
                 self.stages.append(BasicBlock(filters, stride, sync_bn, name=f"stage{i + 1}_block{j + 1}"))
         self.feature_channels = width * 2 ** (len(blocks) - 1)
-        self.pool = layers.GlobalAveragePooling2D(name="pool")
+        # "flatten" keeps where things are in the last map (CSS texts name grid cells).
+        self.pool = layers.GlobalAveragePooling2D(name="pool") if pool == "avg" else layers.Flatten(name="pool")
         self.fc = layers.Dense(embed_dim, name="fc")
 
     def feature_map(self, images, training=None):

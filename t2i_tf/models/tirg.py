@@ -75,9 +75,9 @@ class TirgLastConvComposer(layers.Layer):
         self.channels = channels
         self.sync_bn = sync_bn
 
-    def build(self, fmap_shape, text_shape=None):
+    def build(self, fmap_shape, text_feat_shape=None):
         c = self.channels
-        cat = c + (text_shape[-1] if text_shape is not None else c)
+        cat = c + (text_feat_shape[-1] if text_feat_shape is not None else c)
 
         def branch(name):
             return [
@@ -134,6 +134,7 @@ class ComposedRetrievalModel(keras.Model):
         text_hidden_dim: int = 512,
         text_dropout: float = 0.1,
         normalize_scale: float = 4.0,
+        image_pool: str = "avg",
         sync_bn: bool = True,
         **kwargs,
     ):
@@ -141,7 +142,9 @@ class ComposedRetrievalModel(keras.Model):
         if composition not in COMPOSITIONS:
             raise ValueError(f"composition must be one of {', '.join(COMPOSITIONS)}; got {composition!r}")
         self.composition = composition
-        self.image_encoder = ResNetEncoder(embed_dim, image_width, tuple(image_blocks), image_stem, sync_bn, name="image_encoder")
+        self.image_encoder = ResNetEncoder(
+            embed_dim, image_width, tuple(image_blocks), image_stem, sync_bn, image_pool, name="image_encoder"
+        )
         self.text_encoder = LSTMTextEncoder(
             vocab_size, text_embed_dim, text_hidden_dim, embed_dim, text_dropout, name="text_encoder"
         )

@@ -85,6 +85,7 @@ class TirgTask(Task):
                 text_hidden_dim=c["text_hidden_dim"],
                 text_dropout=c["text_dropout"],
                 normalize_scale=c["normalize_scale"],
+                image_pool=c["image_pool"],
                 name="tirg",
             )
             s = self.image_size

@@ -1,0 +1,64 @@
+"""TIRG model shapes, compositions and the normalisation layer."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2i_tf.models.tirg import COMPOSITIONS, ComposedRetrievalModel, ScaledL2Normalization
+
+
+def _model(composition, **kw):
+    return ComposedRetrievalModel(
+        vocab_size=12, composition=composition, embed_dim=8, image_width=4, image_blocks=(1, 1),
+        image_stem="small", text_embed_dim=6, text_hidden_dim=8, **kw,
+    )
+
+
+@pytest.mark.parametrize("composition", COMPOSITIONS)
+def test_shapes_and_norm(composition):
+    m = _model(composition)
+    images = tf.random.uniform([3, 16, 16, 3], -1, 1)
+    tokens = tf.constant([[2, 3, 0], [4, 0, 0], [5, 6, 7]], tf.int64)
+    q, t = m((images, tokens, images), training=False)
+    assert q.shape == (3, 8) and t.shape == (3, 8)
+    np.testing.assert_allclose(np.linalg.norm(q.numpy(), axis=1), 4.0, rtol=1e-4)  # init scale 4.0
+
+
+def test_text_changes_query_except_imgonly():
+    images = tf.random.uniform([2, 16, 16, 3], -1, 1)
+    a = tf.constant([[2, 3], [2, 3]], tf.int64)
+    b = tf.constant([[4, 5], [4, 5]], tf.int64)
+    for composition in ("tirg", "concat", "textonly", "tirg_lastconv"):
+        m = _model(composition)
+        assert not np.allclose(m.compose(images, a).numpy(), m.compose(images, b).numpy()), composition
+    m = _model("imgonly")
+    np.testing.assert_allclose(m.compose(images, a).numpy(), m.compose(images, b).numpy())
+
+
+def test_padding_does_not_change_text_feature():
+    m = _model("textonly")
+    images = tf.zeros([1, 16, 16, 3])
+    short = m.compose(images, tf.constant([[2, 3]], tf.int64)).numpy()
+    padded = m.compose(images, tf.constant([[2, 3, 0, 0, 0]], tf.int64)).numpy()
+    np.testing.assert_allclose(short, padded, rtol=1e-5, atol=1e-6)
+
+
+def test_tirg_initial_weights_follow_paper():
+    m = _model("tirg")
+    m.compose(tf.zeros([2, 16, 16, 3]), tf.ones([2, 2], tf.int64))
+    np.testing.assert_allclose(m.composer.weights_gr.numpy(), [1.0, 10.0])
+
+
+def test_scaled_l2_normalization_is_learnable():
+    layer = ScaledL2Normalization(2.0)
+    x = tf.constant([[3.0, 4.0]])
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        loss = tf.reduce_sum(y)
+    np.testing.assert_allclose(y.numpy(), [[1.2, 1.6]], rtol=1e-6)
+    assert tape.gradient(loss, layer.scale).numpy() == pytest.approx(1.4)
+
+
+def test_unknown_composition():
+    with pytest.raises(ValueError, match="composition must be one of"):
+        _model("sum")

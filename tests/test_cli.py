@@ -1,0 +1,157 @@
+"""End-to-end: main.py on a tiny generated CSS set in a temp dir (train, resume, eval, export, retrieve, errors)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def run_main(*args, check=True):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO_ROOT)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "main.py"), *args],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"main.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_css, tmp_path_factory):
+    """A workdir trained for 4 iterations with the test preset."""
+    _, records = tiny_css
+    workdir = str(tmp_path_factory.mktemp("tirg_run"))
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={workdir}", "--num_iters=4")
+    return records, workdir, proc
+
+
+def test_train_prints_recall_table_and_saves(trained):
+    _, workdir, proc = trained
+    assert "| test |" in proc.stdout and "R@1" in proc.stdout and "R@50" in proc.stdout
+    assert os.path.isfile(os.path.join(workdir, "vocab.txt"))
+    assert any(f.startswith("ckpt-4") for f in os.listdir(os.path.join(workdir, "checkpoints")))
+    records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert records[-1]["step"] == 4 and 0.0 <= records[-1]["test/R@1"] <= 100.0
+    assert os.listdir(os.path.join(workdir, "train"))  # TensorBoard events
+
+
+def test_resume_continues_from_saved_step(trained, tmp_path):
+    records, workdir, _ = trained
+    import shutil
+
+    copy = str(tmp_path / "resume")
+    shutil.copytree(workdir, copy)
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={copy}", "--num_iters=6")
+    assert "at step 4" in proc.stdout and "from step 4 to 6" in proc.stdout
+    steps = [json.loads(line)["step"] for line in open(os.path.join(copy, "metrics.jsonl"))]
+    assert steps == [4, 6]
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={copy}", "--num_iters=6")
+    assert "nothing to train" in proc.stdout
+
+
+def test_eval_mode_matches_training_eval(trained):
+    records, workdir, _ = trained
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={workdir}", "--mode=eval")
+    rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert rows[-1]["step"] == 4
+    assert rows[-1]["test/R@1"] == pytest.approx(rows[0]["test/R@1"])
+    assert "| test |" in proc.stdout
+
+
+def test_export_loads_in_fresh_process_and_matches_keras(trained, tiny_css, tmp_path):
+    raw, _ = tiny_css
+    records, workdir, _ = trained
+    export_dir = str(tmp_path / "saved")
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={workdir}", "--mode=export", f"--export_dir={export_dir}")
+    assert "compose" in proc.stdout and "embed_image" in proc.stdout
+
+    from PIL import Image
+
+    image = np.asarray(Image.open(os.path.join(raw, "images", "css_test_000000.png")).convert("RGB"))
+    np.save(tmp_path / "image.npy", image[None])
+    text = "add small red circle to top-left"
+    script = f"""
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load({export_dir!r})
+img = tf.constant(np.load({str(tmp_path / 'image.npy')!r}))
+q = m.signatures["compose"](image=img, text=tf.constant([{text!r}]))["embedding"].numpy()
+g = m.signatures["embed_image"](image=img)["embedding"].numpy()
+np.save({str(tmp_path / 'q.npy')!r}, q); np.save({str(tmp_path / 'g.npy')!r}, g)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    saved_q, saved_g = np.load(tmp_path / "q.npy"), np.load(tmp_path / "g.npy")
+
+    # The same checkpoint through the Keras model in this process.
+    from configs import tirg as cfg
+    from t2i_tf.tasks.tirg import TirgTask
+    from t2i_tf.train.trainer import Trainer
+
+    task = TirgTask(dict(cfg.TEST, data_dir=records, seed=0))
+    Trainer(task, workdir, num_iters=4, strategy="default", verbose=False).restore()
+    keras_q = task.compose_queries(image[None], np.array([text]))
+    keras_g = task.embed_gallery(image[None])
+    norm = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(saved_q, norm(keras_q), atol=1e-5)
+    np.testing.assert_allclose(saved_g, norm(keras_g), atol=1e-5)
+    assert not np.allclose(saved_q, saved_g)
+
+
+def test_retrieve_prints_top_k(trained, tiny_css):
+    raw, _ = tiny_css
+    records, workdir, _ = trained
+    image = os.path.join(raw, "images", "css_test_000001.png")
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={workdir}",
+                    "--mode=retrieve", f"--image={image}", "--text=remove top-left red object", "--top_k=3")
+    out = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert [r["rank"] for r in out["results"]] == [1, 2, 3]
+    sims = [r["similarity"] for r in out["results"]]
+    assert sims == sorted(sims, reverse=True)
+    assert os.path.isfile(out["results"][0]["file"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model=nope"], "--model must be one of"),
+        (["--mode=dance"], "--mode must be one of"),
+        (["--preset=huge"], "--preset must be one of"),
+        (["--data_dir=/nonexistent/css"], "does not exist"),
+        (["--batch_size=3"], "must be even"),
+        (["--loss=hinge"], "--loss must be one of"),
+        (["--composition=sum"], "--composition must be one of"),
+        (["--mode=retrieve"], "needs --image"),
+        (["--image_blocks=2,x"], "--image_blocks must be"),
+    ],
+)
+def test_bad_flags_give_one_line_errors(tiny_css, tmp_path, args, message):
+    _, records = tiny_css
+    base = ["--model=tirg", "--preset=test", f"--workdir={tmp_path}", "--num_iters=1"]
+    if not any(a.startswith("--data_dir") for a in args):
+        base.append(f"--data_dir={records}")
+    proc = run_main(*base, *args, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_bad_files_give_clear_errors(tiny_css, tmp_path):
+    raw, records = tiny_css
+    # Evaluating without a checkpoint.
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={tmp_path / 'empty'}", "--mode=eval", check=False)
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    # A raw (unconverted) CSS dir.
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={raw}", f"--workdir={tmp_path / 'w'}", check=False)
+    assert proc.returncode == 2 and "datasets.css.convert" in proc.stderr
+    # A corrupt query image.
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={tmp_path / 'w'}",
+                    "--mode=retrieve", f"--image={bad}", "--text=x", check=False)
+    assert proc.returncode == 2 and "not a readable image" in proc.stderr and "Traceback" not in proc.stderr

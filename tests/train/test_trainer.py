@@ -1,0 +1,109 @@
+"""The Trainer on a toy Task: schedule, checkpoints/resume, NaN guard, strategy choice."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2i_tf.errors import UserError
+from t2i_tf.tasks.base import Task
+from t2i_tf.train.strategy import gather_global, make_strategy
+from t2i_tf.train.trainer import NonFiniteLossError, Trainer
+
+
+class LinearTask(Task):
+    """Fits y = 3x with one weight; ``poison_at`` makes the loss NaN from that step on."""
+
+    name = "linear"
+
+    def prepare(self, workdir):
+        self.evals = []
+
+    def build(self, strategy):
+        with strategy.scope():
+            self.w = tf.Variable(0.0, name="w")
+            self.optimizer = keras.optimizers.SGD(0.1)
+            self.optimizer.build([self.w])
+            self.calls = tf.Variable(0, dtype=tf.int64, name="calls")
+
+    def train_dataset(self, input_context):
+        x = tf.random.stateless_uniform([1024], seed=[1, 2])
+        return tf.data.Dataset.from_tensor_slices(x).repeat().batch(input_context.get_per_replica_batch_size(8))
+
+    def train_step(self, x):
+        with tf.GradientTape() as tape:
+            per_example = tf.square(self.w * x - 3.0 * x)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=8)
+        self.optimizer.apply_gradients([(tape.gradient(loss, self.w), self.w)])
+        self.calls.assign_add(1)
+        value = tf.reduce_mean(per_example)
+        poison = self.config.get("poison_at")
+        if poison is not None:
+            value = tf.where(self.calls >= poison, tf.constant(np.nan), value)
+        return {"loss": value}
+
+    def checkpoint_items(self):
+        return {"w": self.w, "optimizer": self.optimizer}
+
+    def evaluate(self, step):
+        self.evals.append(step)
+        return {"test/err": float(abs(self.w.numpy() - 3.0))}
+
+    def export(self, path):
+        return {}
+
+
+def test_trains_to_num_iters_with_schedule(tmp_path):
+    task = LinearTask({"batch_size": 8})
+    trainer = Trainer(task, str(tmp_path), num_iters=30, log_every=10, eval_every=15, ckpt_every=10, steps_per_loop=7, verbose=False)
+    metrics = trainer.fit()
+    assert int(trainer.step.numpy()) == 30 and int(task.calls.numpy()) == 30
+    assert task.evals == [15, 30]
+    assert metrics["test/err"] < 0.5  # it learned
+    saved = sorted(int(p.split("-")[-1].split(".")[0]) for p in os.listdir(tmp_path / "checkpoints") if p.endswith(".index"))
+    assert saved == [10, 20, 30]
+    lines = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+    assert [r["step"] for r in lines] == [15, 30]
+
+
+def test_resume_restores_weights_and_step(tmp_path):
+    first = LinearTask({"batch_size": 8})
+    Trainer(first, str(tmp_path), num_iters=10, ckpt_every=5, verbose=False).fit()
+    w_after_10 = float(first.w.numpy())
+    second = LinearTask({"batch_size": 8})
+    trainer = Trainer(second, str(tmp_path), num_iters=12, ckpt_every=5, verbose=False)
+    assert trainer.setup() == 10
+    assert float(second.w.numpy()) == pytest.approx(w_after_10)
+    trainer.fit()
+    assert int(trainer.step.numpy()) == 12 and int(second.calls.numpy()) == 2  # only the 2 missing steps ran
+
+
+def test_nan_guard_stops_without_saving(tmp_path):
+    task = LinearTask({"batch_size": 8, "poison_at": 7})
+    trainer = Trainer(task, str(tmp_path), num_iters=20, log_every=5, ckpt_every=5, steps_per_loop=5, verbose=False)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 10"):
+        trainer.fit()
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-5")
+
+
+def test_restore_requires_checkpoint(tmp_path):
+    with pytest.raises(UserError, match="no checkpoint"):
+        Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=1, verbose=False).restore()
+
+
+def test_bad_schedule_values(tmp_path):
+    with pytest.raises(UserError, match="--log_every must be >= 1"):
+        Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=1, log_every=0)
+    with pytest.raises(UserError, match="--num_iters must be >= 0"):
+        Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=-1)
+
+
+def test_strategy_choice_and_gather():
+    assert make_strategy("auto").num_replicas_in_sync == 1
+    with pytest.raises(UserError, match="--strategy must be one of"):
+        make_strategy("tpu_pod")
+    value, offset = gather_global(tf.constant([1.0, 2.0]))
+    assert value.numpy().tolist() == [1.0, 2.0] and int(offset) == 0
