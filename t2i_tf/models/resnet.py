@@ -73,12 +73,16 @@ class ResNetEncoder(keras.Model):
             self.stem_conv = layers.Conv2D(width, 3, 2, padding="same", use_bias=False, name="stem_conv")
             self.stem_pool = None
         self.stem_bn = _bn(sync_bn, "stem_bn")
-        self.stages = []
+        # Blocks are attributes, not a list: tf.train.Checkpoint does not track
+        # layers inside Keras-wrapped lists (their BN statistics would be lost).
+        self.block_names = []
         for i, n in enumerate(blocks):
             filters = width * 2**i
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                self.stages.append(BasicBlock(filters, stride, sync_bn, name=f"stage{i + 1}_block{j + 1}"))
+                name = f"stage{i + 1}_block{j + 1}"
+                setattr(self, name, BasicBlock(filters, stride, sync_bn, name=name))
+                self.block_names.append(name)
         self.feature_channels = width * 2 ** (len(blocks) - 1)
         # "flatten" keeps where things are in the last map (CSS texts name grid cells).
         self.pool = layers.GlobalAveragePooling2D(name="pool") if pool == "avg" else layers.Flatten(name="pool")
@@ -89,8 +93,8 @@ class ResNetEncoder(keras.Model):
         x = keras.ops.relu(self.stem_bn(self.stem_conv(images), training=training))
         if self.stem_pool is not None:
             x = self.stem_pool(x)
-        for block in self.stages:
-            x = block(x, training=training)
+        for name in self.block_names:
+            x = getattr(self, name)(x, training=training)
         return x
 
     def embed_feature_map(self, fmap):

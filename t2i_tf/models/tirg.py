@@ -79,15 +79,11 @@ class TirgLastConvComposer(layers.Layer):
         c = self.channels
         cat = c + (text_feat_shape[-1] if text_feat_shape is not None else c)
 
-        def branch(name):
-            return [
-                _bn1d(self.sync_bn, f"{name}_bn"),
-                layers.Conv2D(cat, 3, padding="same", name=f"{name}_conv1"),
-                layers.Conv2D(c, 3, padding="same", name=f"{name}_conv2"),
-            ]
-
-        self.res_layers = branch("res")
-        self.gate_layers = branch("gate")
+        # Attributes, not lists, so tf.train.Checkpoint tracks them.
+        for branch in ("res", "gate"):
+            setattr(self, f"{branch}_bn", _bn1d(self.sync_bn, f"{branch}_bn"))
+            setattr(self, f"{branch}_conv1", layers.Conv2D(cat, 3, padding="same", name=f"{branch}_conv1"))
+            setattr(self, f"{branch}_conv2", layers.Conv2D(c, 3, padding="same", name=f"{branch}_conv2"))
         self.weights_gr = self.add_weight(
             shape=(2,), initializer=keras.initializers.Constant([1.0, 10.0]), name="gate_res_weights"
         )
@@ -98,10 +94,10 @@ class TirgLastConvComposer(layers.Layer):
         z = ops.concatenate([fmap, tiled], axis=-1)
 
         def run(branch):
-            bn, conv1, conv2 = branch
+            bn, conv1, conv2 = (getattr(self, f"{branch}_{part}") for part in ("bn", "conv1", "conv2"))
             return conv2(ops.relu(conv1(bn(z, training=training))))
 
-        return ops.sigmoid(run(self.gate_layers)) * fmap * self.weights_gr[0] + run(self.res_layers) * self.weights_gr[1]
+        return ops.sigmoid(run("gate")) * fmap * self.weights_gr[0] + run("res") * self.weights_gr[1]
 
 
 class ConcatComposer(layers.Layer):

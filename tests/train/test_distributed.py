@@ -28,4 +28,5 @@ def test_mirrored_step_equals_single_device_step(tiny_css, tmp_path, loss):
     maxdiff, moved, nvars = float(m.group(1)), float(m.group(2)), int(m.group(3))
     assert nvars > 10
     assert moved > 1e-3  # the step really changed the weights
-    assert maxdiff < 1e-5 * max(1.0, moved) + 1e-6
+    # Measured: ~3e-5 when correct; without the all-gather the gap is ~5e-2 (update ~0.4).
+    assert maxdiff < 1e-3 * moved
