@@ -115,30 +115,52 @@ def test_retrieve_prints_top_k(trained, tiny_css):
     assert os.path.isfile(out["results"][0]["file"])
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--model=nope"], "--model must be one of"),
-        (["--mode=dance"], "--mode must be one of"),
-        (["--preset=huge"], "--preset must be one of"),
-        (["--data_dir=/nonexistent/css"], "does not exist"),
-        (["--batch_size=3"], "must be even"),
-        (["--loss=hinge"], "--loss must be one of"),
-        (["--composition=sum"], "--composition must be one of"),
-        (["--mode=retrieve"], "needs --image"),
-        (["--image_blocks=2,x"], "--image_blocks must be"),
-    ],
-)
-def test_bad_flags_give_one_line_errors(tiny_css, tmp_path, args, message):
+BAD_FLAGS = [
+    (["--model=nope"], "--model must be one of"),
+    (["--mode=dance"], "--mode must be one of"),
+    (["--preset=huge"], "--preset must be one of"),
+    (["--data_dir=/nonexistent/css"], "does not exist"),
+    (["--batch_size=3"], "must be even"),
+    (["--loss=hinge"], "--loss must be one of"),
+    (["--composition=sum"], "--composition must be one of"),
+    (["--mode=retrieve"], "needs --image"),
+    (["--image_blocks=2,x"], "--image_blocks must be"),
+    (["--strategy=tpu"], "--strategy must be one of"),
+    (["--num_iters=-5"], "--num_iters must be >= 0"),
+    (["--learning_rate=0"], "--learning_rate must be > 0"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_bad_flags_raise_user_errors(tiny_css, tmp_path, args, message):
+    """Each bad value stops with a UserError naming the flag (checked in-process: fast)."""
+    from absl import flags
+
+    from t2i_tf import cli
+    from t2i_tf.errors import UserError
+
     _, records = tiny_css
-    base = ["--model=tirg", "--preset=test", f"--workdir={tmp_path}", "--num_iters=1"]
+    argv = ["main.py", "--model=tirg", "--preset=test", f"--workdir={tmp_path}", "--num_iters=1"]
     if not any(a.startswith("--data_dir") for a in args):
-        base.append(f"--data_dir={records}")
-    proc = run_main(*base, *args, check=False)
+        argv.append(f"--data_dir={records}")
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(argv + args)
+    try:
+        with pytest.raises(UserError, match=message.replace("-", r"\-")):
+            cli.run()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_cli_prints_one_line_error_without_traceback(tiny_css, tmp_path):
+    _, records = tiny_css
+    proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={tmp_path}", "--batch_size=3", check=False)
     assert proc.returncode == 2
-    assert message in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --batch_size must be even and >= 2 (batches are pairs of queries); got 3"]
+    proc = run_main("--model=tirg", "--batch_size=abc", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "batch_size" in proc.stderr
 
 
 def test_bad_files_give_clear_errors(tiny_css, tmp_path):

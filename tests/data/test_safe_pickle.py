@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import struct
 
 import numpy as np
 import pytest
@@ -13,23 +12,9 @@ from numpy.lib import format as npy_format
 
 from t2i_tf.data.safe_pickle import load_npy, load_pickle
 from t2i_tf.errors import UserError
+from tests.py2_pickle import Py2Pickler
 
 
-class Py2Pickler(pickle._Pickler):
-    """Writes protocol-2 pickles the way Python 2 did: ``str`` and ``bytes`` become py2 byte strings."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def save_py2_str(self, obj: bytes | str) -> None:
-        data = obj.encode("latin1") if isinstance(obj, str) else obj
-        if len(data) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_py2_str
-    dispatch[str] = save_py2_str
 
 
 def py2_dumps(obj) -> bytes:

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import pickle
-import struct
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from datasets.css import convert, generate
 from t2i_tf.data.records import read_info
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.errors import UserError
+from tests.py2_pickle import Py2Pickler
 
 
 def read_records(out_dir: str, name: str) -> list[dict]:
@@ -78,21 +78,6 @@ def test_generated_images_labels_and_queries_roundtrip(generated):
 
 # --- official layout ---------------------------------------------------------------------------
 
-class Py2Pickler(pickle._Pickler):
-    """Protocol-2 pickles as Python 2 wrote them: ``str``/``bytes`` become py2 byte strings."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def save_py2_str(self, obj: bytes | str) -> None:
-        data = obj.encode("latin1") if isinstance(obj, str) else obj
-        if len(data) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_py2_str
-    dispatch[str] = save_py2_str
 
 
 OFFICIAL_COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)]
