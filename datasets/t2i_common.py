@@ -405,6 +405,23 @@ def summary_line(info: dict, out_dir: str) -> str:
     return f"{info['dataset']}: wrote {counts} to {out_dir} ({emb}); {skip_text}"
 
 
+def captioned_dataset_parser(prog: str, description: str, root_flag: str, root_help: str, dataset: str) -> "argparse.ArgumentParser":
+    """The shared CLI of the CUB and Flowers converters (plus its own root-folder flag)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument(root_flag, required=True, help=root_help)
+    p.add_argument("--out_dir", required=True, help="where to write TFRecord shards and info.json")
+    p.add_argument("--text_dir", default=None, help="captions folder (default: searched next to the images)")
+    p.add_argument("--embeddings_dir", default=None, help=f"StackGAN {dataset} folder with {{train,test}}/*.pickle")
+    p.add_argument("--split_dir", default=None, help="folder with StackGAN {train,test}/filenames.pickle or Reed's "
+                                                     "trainvalclasses.txt/testclasses.txt (default: searched)")
+    p.add_argument("--max_side", type=int, default=DEFAULT_MAX_SIDE, help="longest stored side (0: keep)")
+    p.add_argument("--examples_per_shard", type=int, default=DEFAULT_EXAMPLES_PER_SHARD)
+    p.add_argument("--vocab_min_count", type=int, default=1)
+    return p
+
+
 def run_cli(fn: Callable[[], Any]) -> int:
     """Run a converter; a UserError is printed on one line (no traceback) and exits 1."""
     try:

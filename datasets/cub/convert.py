@@ -20,13 +20,12 @@ centre, clipped to the image) and stored with its longest side at most ``--max_s
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any, Iterator, Sequence
 
 from datasets import stackgan_pickles
-from datasets.t2i_common import (DEFAULT_EXAMPLES_PER_SHARD, DEFAULT_MAX_SIDE, MISSING_IMAGE, NOT_IN_SPLIT,
+from datasets.t2i_common import (captioned_dataset_parser, DEFAULT_EXAMPLES_PER_SHARD, DEFAULT_MAX_SIDE, MISSING_IMAGE, NOT_IN_SPLIT,
                                  UNASSIGNED, Item, T2IWriter, find_split, first_existing, leading_int, run_cli,
                                  split_order)
 from t2i_tf.errors import UserError
@@ -163,16 +162,7 @@ def convert_cub(cub_dir: str, out_dir: str, text_dir: str | None = None, embeddi
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: prints a UserError on one line and exits non-zero."""
-    p = argparse.ArgumentParser(prog="python -m datasets.cub.convert", description=__doc__.split("\n\n")[0])
-    p.add_argument("--cub_dir", required=True, help="CUB_200_2011 folder (or the folder containing it)")
-    p.add_argument("--out_dir", required=True, help="where to write TFRecord shards and info.json")
-    p.add_argument("--text_dir", default=None, help="captions <class>/<name>.txt (default: found next to CUB_200_2011)")
-    p.add_argument("--embeddings_dir", default=None, help="StackGAN birds folder with {train,test}/*.pickle")
-    p.add_argument("--split_dir", default=None, help="folder with StackGAN {train,test}/filenames.pickle or Reed's "
-                                                     "trainvalclasses.txt/testclasses.txt (default: searched)")
-    p.add_argument("--max_side", type=int, default=DEFAULT_MAX_SIDE, help="longest stored side (0: keep)")
-    p.add_argument("--examples_per_shard", type=int, default=DEFAULT_EXAMPLES_PER_SHARD)
-    p.add_argument("--vocab_min_count", type=int, default=1)
+    p = captioned_dataset_parser("python -m datasets.cub.convert", __doc__.split("\n\n")[0], "--cub_dir", "CUB_200_2011 folder (or the folder containing it)", "birds")
     a = p.parse_args(argv)
     return run_cli(lambda: convert_cub(a.cub_dir, a.out_dir, a.text_dir, a.embeddings_dir, a.split_dir, a.max_side,
                                        a.examples_per_shard, a.vocab_min_count))

@@ -20,14 +20,13 @@ No crop; images are stored with their longest side at most ``--max_side``. Recor
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from typing import Any, Iterator, Sequence
 
 from datasets import stackgan_pickles
-from datasets.t2i_common import (DEFAULT_EXAMPLES_PER_SHARD, DEFAULT_MAX_SIDE, MISSING_CAPTIONS, NOT_IN_SPLIT,
+from datasets.t2i_common import (captioned_dataset_parser, DEFAULT_EXAMPLES_PER_SHARD, DEFAULT_MAX_SIDE, MISSING_CAPTIONS, NOT_IN_SPLIT,
                                  UNASSIGNED, Item, T2IWriter, find_split, first_existing, run_cli, split_order)
 from t2i_tf.errors import UserError
 
@@ -124,16 +123,7 @@ def convert_flowers(flowers_dir: str, out_dir: str, text_dir: str | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: prints a UserError on one line and exits non-zero."""
-    p = argparse.ArgumentParser(prog="python -m datasets.flowers.convert", description=__doc__.split("\n\n")[0])
-    p.add_argument("--flowers_dir", required=True, help="folder holding jpg/image_XXXXX.jpg")
-    p.add_argument("--out_dir", required=True, help="where to write TFRecord shards and info.json")
-    p.add_argument("--text_dir", default=None, help="Reed's text_c10 captions (default: found next to jpg/)")
-    p.add_argument("--embeddings_dir", default=None, help="StackGAN flowers folder with {train,test}/*.pickle")
-    p.add_argument("--split_dir", default=None, help="folder with StackGAN {train,test}/filenames.pickle or Reed's "
-                                                     "trainvalclasses.txt/testclasses.txt (default: searched)")
-    p.add_argument("--max_side", type=int, default=DEFAULT_MAX_SIDE, help="longest stored side (0: keep)")
-    p.add_argument("--examples_per_shard", type=int, default=DEFAULT_EXAMPLES_PER_SHARD)
-    p.add_argument("--vocab_min_count", type=int, default=1)
+    p = captioned_dataset_parser("python -m datasets.flowers.convert", __doc__.split("\n\n")[0], "--flowers_dir", "folder holding jpg/image_XXXXX.jpg", "flowers")
     a = p.parse_args(argv)
     return run_cli(lambda: convert_flowers(a.flowers_dir, a.out_dir, a.text_dir, a.embeddings_dir, a.split_dir,
                                            a.max_side, a.examples_per_shard, a.vocab_min_count))
