@@ -1,0 +1,136 @@
+"""GAN-CLS / GAN-INT conditional DCGAN (Reed et al., ICML 2016) as Keras subclassed models.
+
+- :class:`Generator`: text vector -> Dense(proj_dim) + LeakyReLU(0.2), concatenated with z ->
+  Dense to 4x4x(8 ngf) + BN + ReLU -> stride-2 4x4 transposed convs with BN + ReLU (channels halving,
+  never below ngf) -> a last transposed conv to 3 channels, tanh. ``image_size`` = 4 * 2^k
+  (16, 32, 64, 128, 256) sets the number of up-sampling steps k.
+- :class:`Discriminator`: stride-2 4x4 convs ndf -> 2 ndf -> 4 ndf -> 8 ndf (capped at 8 ndf; LeakyReLU 0.2,
+  normalisation from the second conv on) down to 4x4; the text projected to proj_dim (Dense +
+  LeakyReLU) and tiled 4x4, concatenated, a 1x1 conv + norm + LeakyReLU (as reedscot/icml2016), then a
+  4x4 valid conv to one raw score per image. With ``minibatch_discrimination`` the 4x4 map is
+  flattened, passed through :class:`MinibatchDiscrimination` and a Dense gives the score instead.
+  ``norm``: ``batch`` (DCGAN), ``layer`` (GroupNormalization(groups=1), for WGAN-GP whose
+  per-example gradient penalty is wrong under batch statistics) or ``none``.
+
+Unconditional models (``conditional=False``, the vanilla GAN/WGAN) have no text path. Weights are
+initialised as DCGAN/Reed: conv kernels N(0, 0.02), BN scales N(1, 0.02).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from t2i_tf.layers.minibatch_discrimination import MinibatchDiscrimination
+
+NORMS = ("batch", "layer", "none")
+
+
+def _init():
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def num_resamplings(image_size: int) -> int:
+    """How many stride-2 steps lie between 4x4 and ``image_size`` (which must be 4 * 2^k, k >= 1)."""
+    k = math.log2(image_size / 4) if image_size >= 8 else -1
+    if k < 1 or k != int(k):
+        raise ValueError(f"image_size must be 4 * 2^k with k >= 1 (8, 16, 32, 64, 128, 256); got {image_size}")
+    return int(k)
+
+
+def _norm(kind: str, name: str) -> layers.Layer:
+    if kind == "batch":
+        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
+    if kind == "layer":
+        return layers.GroupNormalization(groups=1, epsilon=1e-5, name=name)
+    if kind == "none":
+        return layers.Identity(name=name)
+    raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {kind!r}")
+
+
+class Generator(keras.Model):
+    """(z [N, z_dim], text [N, D] or None) -> images [N, S, S, 3] in [-1, 1]."""
+
+    def __init__(self, image_size: int = 64, ngf: int = 64, z_dim: int = 100, proj_dim: int = 128,
+                 conditional: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        steps = num_resamplings(image_size)
+        self.image_size, self.ngf, self.z_dim, self.conditional = int(image_size), int(ngf), int(z_dim), conditional
+        if conditional:
+            self.project = layers.Dense(proj_dim, kernel_initializer=_init(), name="text_projection")
+        self.fc = layers.Dense(4 * 4 * ngf * 8, use_bias=False, kernel_initializer=_init(), name="fc")
+        self.fc_norm = _norm("batch", "fc_bn")
+        self.ups = []
+        self.up_norms = []
+        for k in range(steps - 1):
+            ch = max(ngf * 8 // 2 ** (k + 1), ngf)
+            self.ups.append(layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False,
+                                                   kernel_initializer=_init(), name=f"up{k}"))
+            self.up_norms.append(_norm("batch", f"up{k}_bn"))
+        self.to_rgb = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=_init(), name="to_rgb")
+
+    def call(self, z, text=None, training=None):
+        x = z
+        if self.conditional:
+            if text is None:
+                raise ValueError("a conditional Generator needs a text vector")
+            t = tf.nn.leaky_relu(self.project(text), alpha=0.2)
+            x = tf.concat([t, z], axis=-1)
+        x = tf.reshape(self.fc(x), [-1, 4, 4, self.ngf * 8])
+        x = tf.nn.relu(self.fc_norm(x, training=training))
+        for up, norm in zip(self.ups, self.up_norms):
+            x = tf.nn.relu(norm(up(x), training=training))
+        return tf.tanh(self.to_rgb(x))
+
+
+class Discriminator(keras.Model):
+    """(images [N, S, S, 3], text [N, D] or None) -> (scores [N], 4x4 image features [N, 4, 4, C])."""
+
+    def __init__(self, image_size: int = 64, ndf: int = 64, proj_dim: int = 128, conditional: bool = True,
+                 norm: str = "batch", minibatch_discrimination: bool = False, mbd_kernels: int = 128,
+                 mbd_kernel_dim: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        steps = num_resamplings(image_size)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+        self.conditional = conditional
+        self.downs = []
+        self.down_norms = []
+        for k in range(steps):
+            ch = ndf * min(2**k, 8)
+            self.downs.append(layers.Conv2D(ch, 4, strides=2, padding="same", use_bias=(k == 0 or norm == "none"),
+                                            kernel_initializer=_init(), name=f"down{k}"))
+            self.down_norms.append(_norm(norm, f"down{k}_norm") if k > 0 else layers.Identity(name="down0_id"))
+        channels = ndf * min(2 ** (steps - 1), 8)
+        if conditional:
+            self.project = layers.Dense(proj_dim, kernel_initializer=_init(), name="text_projection")
+            self.joint = layers.Conv2D(channels, 1, use_bias=(norm == "none"), kernel_initializer=_init(), name="joint")
+            self.joint_norm = _norm(norm, "joint_norm")
+        self.mbd = None
+        if minibatch_discrimination:
+            self.mbd = MinibatchDiscrimination(mbd_kernels, mbd_kernel_dim, name="minibatch_discrimination")
+            self.logit = layers.Dense(1, kernel_initializer=_init(), name="logit")
+        else:
+            self.logit = layers.Conv2D(1, 4, padding="valid", kernel_initializer=_init(), name="logit")
+
+    def call(self, images, text=None, training=None):
+        x = images
+        for conv, norm in zip(self.downs, self.down_norms):
+            x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
+        features = x
+        if self.conditional:
+            if text is None:
+                raise ValueError("a conditional Discriminator needs a text vector")
+            t = tf.nn.leaky_relu(self.project(text), alpha=0.2)
+            t = tf.tile(t[:, None, None, :], [1, 4, 4, 1])
+            x = tf.concat([x, t], axis=-1)
+            x = tf.nn.leaky_relu(self.joint_norm(self.joint(x), training=training), alpha=0.2)
+        if self.mbd is not None:
+            flat = tf.reshape(x, [tf.shape(x)[0], 4 * 4 * x.shape[-1]])
+            scores = self.logit(self.mbd(flat))
+        else:
+            scores = self.logit(x)
+        return tf.reshape(scores, [-1]), features
