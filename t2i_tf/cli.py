@@ -19,11 +19,11 @@ FLAGS = flags.FLAGS
 
 MODES = ("train", "eval", "export", "retrieve")
 
-flags.DEFINE_string("model", "tirg", "Model family: tirg.")
+flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls.")
 flags.DEFINE_string("mode", "train", f"One of {', '.join(MODES)}. train resumes from --workdir and ends with an eval.")
 flags.DEFINE_string("preset", None, "Hyperparameter preset from configs/<model>.py: paper | cpu | test (default: cpu).")
-flags.DEFINE_string("dataset", None, "Dataset name (tirg: css).")
-flags.DEFINE_string("data_dir", None, "Converted TFRecord dir. Default: the embedded generated CSS data (made on first use).")
+flags.DEFINE_string("dataset", None, "Dataset name (tirg: css; gan_cls: css_captions | cub | flowers | any converted text-to-image dir).")
+flags.DEFINE_string("data_dir", None, "Converted TFRecord dir. Default: the embedded generated CSS data (made on first use; css or css_captions).")
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, vocabulary and metrics. Default: runs/<model>_<composition>.")
 flags.DEFINE_string("strategy", "auto", "auto | default | one_device | mirrored | multi_worker.")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, data order).")
@@ -32,7 +32,7 @@ flags.DEFINE_integer("steps_per_loop", 50, "Train steps per tf.function call.")
 # Hyperparameters (None = from the preset).
 flags.DEFINE_integer("batch_size", None, "Global batch size (pairs of queries: must be even).")
 flags.DEFINE_integer("num_iters", None, "Total training iterations.")
-flags.DEFINE_float("learning_rate", None, "Initial learning rate (SGD).")
+flags.DEFINE_float("learning_rate", None, "Initial learning rate (tirg: SGD; gan_cls: Adam/RMSprop for G and D).")
 flags.DEFINE_float("momentum", None, "SGD momentum.")
 flags.DEFINE_float("weight_decay", None, "Weight decay.")
 flags.DEFINE_integer("lr_decay_every", None, "Multiply the learning rate by --lr_decay_factor every this many iterations.")
@@ -53,6 +53,34 @@ flags.DEFINE_integer("log_every", None, "Iterations between log lines / TensorBo
 flags.DEFINE_integer("eval_every", None, "Iterations between evaluations (Recall@K on test and a train sample).")
 flags.DEFINE_integer("ckpt_every", None, "Iterations between checkpoints.")
 flags.DEFINE_integer("train_eval_queries", None, "Train queries sampled for train Recall@K (0 = skip).")
+# GAN-CLS / GAN-INT (configs/gan_cls.py has the reference defaults).
+flags.DEFINE_string("gan_type", None, "gan | wgan | wgan_gp | vanilla_gan | vanilla_wgan (vanilla = unconditional).")
+flags.DEFINE_string("text_encoder", None, "pretrained_embeddings (char-CNN-RNN in the records) | bilstm (raw text) | auto.")
+flags.DEFINE_integer("image_size", None, "Generated image size (gan_cls: 4 * 2^k, e.g. 64).")
+flags.DEFINE_string("optimizer", None, "adam | rmsprop (gan_cls).")
+flags.DEFINE_float("beta1", None, "Adam beta1 (gan_cls: 0.5).")
+flags.DEFINE_float("beta2", None, "Adam beta2.")
+flags.DEFINE_float("lr_decay", None, "gan_cls: multiply the learning rate by this every --lr_decay_every generator steps.")
+flags.DEFINE_integer("z_dim", None, "Noise size (100).")
+flags.DEFINE_integer("ngf", None, "Generator width.")
+flags.DEFINE_integer("ndf", None, "Discriminator width.")
+flags.DEFINE_integer("proj_dim", None, "Text projection size (Reed's nt, 128).")
+flags.DEFINE_boolean("cls", None, "Matching-aware discriminator (real/right, wrong/right, fake/right).")
+flags.DEFINE_boolean("interp", None, "GAN-INT: generator also trained on interpolated text embeddings.")
+flags.DEFINE_float("interp_weight", None, "Weight of the INT generator term.")
+flags.DEFINE_float("interp_beta", None, "Interpolation beta (0.5).")
+flags.DEFINE_float("label_smoothing", None, "One-sided label smoothing: D's real target is 1 - this (bce types).")
+flags.DEFINE_boolean("feature_matching", None, "Add feature matching to the generator loss.")
+flags.DEFINE_float("l2_coef", None, "Feature matching weight (100).")
+flags.DEFINE_boolean("l1_loss", None, "Add L1 to the real image to the generator loss.")
+flags.DEFINE_float("l1_coef", None, "L1 weight (50).")
+flags.DEFINE_integer("diter", None, "Critic updates per generator update (wgan types, 5).")
+flags.DEFINE_float("clip_value", None, "WGAN weight clipping (0.01).")
+flags.DEFINE_float("gp_weight", None, "WGAN-GP lambda (10).")
+flags.DEFINE_string("d_norm", None, "Discriminator norm: batch | layer | none | auto.")
+flags.DEFINE_boolean("minibatch_discrimination", None, "Minibatch discrimination in D.")
+flags.DEFINE_boolean("random_flip", None, "Random horizontal flips in training (off for CSS: captions name left/right).")
+flags.DEFINE_integer("num_samples", None, "Images in the TensorBoard sample grid.")
 # Export / retrieve.
 flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
 flags.DEFINE_string("image", None, "--mode=retrieve: path of the source image.")
@@ -67,7 +95,16 @@ def _tirg_registry():
     return tirg_config, TirgTask
 
 
-MODELS: dict[str, Callable[[], tuple[Any, type]]] = {"tirg": _tirg_registry}
+def _gan_cls_registry():
+    from configs import gan_cls as gan_cls_config
+    from t2i_tf.tasks.gan_cls import GanClsTask
+
+    return gan_cls_config, GanClsTask
+
+
+MODELS: dict[str, Callable[[], tuple[Any, type]]] = {"tirg": _tirg_registry, "gan_cls": _gan_cls_registry}
+# Datasets made by the project on first use when no --data_dir is given.
+GENERATED_DATASETS = ("css", "css_captions")
 
 
 def resolve_config(config_module: Any) -> dict[str, Any]:
@@ -85,13 +122,23 @@ def resolve_config(config_module: Any) -> dict[str, Any]:
 
 def resolve_data_dir(config: dict[str, Any]) -> str:
     """--data_dir checked, or the embedded generated CSS data prepared on first use."""
-    if config["dataset"] != "css":
-        raise UserError(f"--dataset must be css for --model={FLAGS.model}; got {config['dataset']!r}")
+    if FLAGS.model == "tirg" and config["dataset"] != "css":
+        raise UserError(f"--dataset must be css for --model=tirg; got {config['dataset']!r}")
     if FLAGS.data_dir is None:
-        from datasets.css.convert import prepare_default_css
+        if config["dataset"] == "css":
+            from datasets.css.convert import prepare_default_css
 
-        print("using the embedded generated CSS data (generated and converted on first use)", flush=True)
-        return prepare_default_css(image_size=int(config["image_size"]), seed=0)
+            print("using the embedded generated CSS data (generated and converted on first use)", flush=True)
+            return prepare_default_css(image_size=int(config["image_size"]), seed=0)
+        if config["dataset"] == "css_captions":
+            from datasets.css.captions import prepare_default_css_captions
+
+            print("using the embedded generated captioned CSS data (made on first use)", flush=True)
+            return prepare_default_css_captions(image_size=int(config["image_size"]))
+        raise UserError(
+            f"--dataset={config['dataset']} needs --data_dir (converted records; see README 'Data'); "
+            f"without it only {' / '.join(GENERATED_DATASETS)} are generated"
+        )
     data_dir = os.path.expanduser(FLAGS.data_dir)
     if not os.path.isdir(data_dir):
         raise UserError(f"--data_dir {data_dir} does not exist")
@@ -105,15 +152,19 @@ def resolve_data_dir(config: dict[str, Any]) -> str:
     return data_dir
 
 
+def _column_order(name: str) -> tuple[int, str]:
+    return (int(name.split("@")[1]), name) if "@" in name and name.split("@")[1].isdigit() else (10**9, name)
+
+
 def print_recall_table(metrics: dict[str, float]) -> None:
-    """Print Recall@K as a Markdown table, one row per split."""
+    """Print metrics named "<split>/<name>" (e.g. test/R@1) as a Markdown table, one row per split."""
     splits: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
         split, _, name = key.partition("/")
         splits.setdefault(split, {})[name] = value
     if not splits:
         return
-    cols = sorted({c for row in splits.values() for c in row}, key=lambda c: int(c.split("@")[1]))
+    cols = sorted({c for row in splits.values() for c in row}, key=_column_order)
     print("| split | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for split, row in splits.items():
@@ -142,11 +193,14 @@ def run() -> int:
         raise UserError(f"--mode must be one of {', '.join(MODES)}; got {FLAGS.mode!r}")
     config_module, task_cls = MODELS[FLAGS.model]()
     config = resolve_config(config_module)
+    if FLAGS.mode == "retrieve" and FLAGS.model != "tirg":
+        raise UserError("--mode=retrieve is for --model=tirg")
     if FLAGS.mode == "retrieve" and (not FLAGS.image or FLAGS.text is None):
         raise UserError("--mode=retrieve needs --image=PATH and --text=\"...\"")
     query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
     config["data_dir"] = resolve_data_dir(config)
-    workdir = FLAGS.workdir or os.path.join("runs", f"{FLAGS.model}_{config.get('composition', '')}".rstrip("_"))
+    variant = config.get("composition") or config.get("gan_type") or ""
+    workdir = FLAGS.workdir or os.path.join("runs", f"{FLAGS.model}_{variant}".rstrip("_"))
 
     from t2i_tf.train.trainer import Trainer
 

@@ -93,15 +93,17 @@ def _seed(seed: int, index: tf.Tensor, k: int) -> tf.Tensor:
     return tf.stack([tf.constant(seed * 16 + k, tf.int64), index])
 
 
-def _image(encoded: tf.Tensor, image_size: int, training: bool, seed: int, index: tf.Tensor, k: int) -> tf.Tensor:
-    """Decode, resize (and when training random-crop and flip) to float32 [S, S, 3] in [-1, 1]."""
+def _image(encoded: tf.Tensor, image_size: int, training: bool, seed: int, index: tf.Tensor, k: int,
+           random_flip: bool = True) -> tf.Tensor:
+    """Decode, resize (and when training random-crop and, if ``random_flip``, flip) to float32 [S, S, 3] in [-1, 1]."""
     img = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     img.set_shape([None, None, 3])
     if training:
         size = load_size(image_size)
         img = tf.image.resize(img, [size, size], method="bilinear", antialias=True)
         img = tf.image.stateless_random_crop(img, [image_size, image_size, 3], seed=_seed(seed, index, k))
-        img = tf.image.stateless_random_flip_left_right(img, seed=_seed(seed, index, k + 1))
+        if random_flip:
+            img = tf.image.stateless_random_flip_left_right(img, seed=_seed(seed, index, k + 1))
     else:
         img = tf.image.resize(img, [image_size, image_size], method="bilinear", antialias=True)
     img = tf.clip_by_value(img / 127.5 - 1.0, -1.0, 1.0)
@@ -111,13 +113,13 @@ def _image(encoded: tf.Tensor, image_size: int, training: bool, seed: int, index
 
 def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64, training: bool = True,
                 seed: int = 0, input_context: tf.distribute.InputContext | None = None,
-                shuffle_buffer: int = 1024, wrong_candidates: int = 32) -> tf.data.Dataset:
+                shuffle_buffer: int = 1024, wrong_candidates: int = 32, random_flip: bool = True) -> tf.data.Dataset:
     """Batches of {image, caption, class_id, [embedding], wrong_image} from converted text-to-image records.
 
     ``batch_size`` is per input pipeline (pass the per-replica size under a strategy); with
     ``input_context`` the records are sharded by its pipeline id (by file when there are enough
     shards, else by record). Training repeats forever and drops the last partial batch; evaluation
-    is one pass in file order.
+    is one pass in file order. ``random_flip=False`` for captions that say left/right (CSS scenes).
     """
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
@@ -157,7 +159,7 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
             pick = tf.random.stateless_uniform([], _seed(seed, index, 0), 0, tf.shape(captions)[0], dtype=tf.int32)
         else:
             pick = 0
-        out = {"image": _image(ex["image"], image_size, training, seed, index, 2),
+        out = {"image": _image(ex["image"], image_size, training, seed, index, 2, random_flip),
                "caption": captions[pick],
                "class_id": ex["class_id"]}
         if emb_dim:
@@ -167,7 +169,7 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
                 chosen = tf.argsort(noise)[:EMBEDDINGS_SAMPLED]
                 emb = tf.gather(emb, chosen)
             out["embedding"] = tf.ensure_shape(tf.reduce_mean(emb, axis=0), [emb_dim])
-        out["wrong_image"] = _image(wrong_ex["image"], image_size, training, seed, index, 4)
+        out["wrong_image"] = _image(wrong_ex["image"], image_size, training, seed, index, 4, random_flip)
         return out
 
     ds = pairs.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)

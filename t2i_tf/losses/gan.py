@@ -88,8 +88,8 @@ def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, 
     x = eps * real + (1.0 - eps) * tf.stop_gradient(fake)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        scores = _flat(critic(x))
-    grads = tape.gradient(tf.reduce_sum(scores), x)
+        total = tf.reduce_sum(_flat(critic(x)))  # per-example scores: d total / d x_i = d score_i / d x_i
+    grads = tape.gradient(total, x)
     norm = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(grads, [tf.shape(grads)[0], -1])), axis=1) + 1e-12)
     return weight * tf.square(norm - 1.0)
 

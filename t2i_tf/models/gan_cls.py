@@ -12,6 +12,9 @@
   ``norm``: ``batch`` (DCGAN), ``layer`` (GroupNormalization(groups=1), for WGAN-GP whose
   per-example gradient penalty is wrong under batch statistics) or ``none``.
 
+BatchNormalization is synchronised across replicas (``sync_bn``), so a multi-device step sees the
+same batch statistics as a single-device step on the global batch.
+
 Unconditional models (``conditional=False``, the vanilla GAN/WGAN) have no text path. Weights are
 initialised as DCGAN/Reed: conv kernels N(0, 0.02), BN scales N(1, 0.02).
 """
@@ -41,9 +44,10 @@ def num_resamplings(image_size: int) -> int:
     return int(k)
 
 
-def _norm(kind: str, name: str) -> layers.Layer:
+def _norm(kind: str, name: str, sync: bool = True) -> layers.Layer:
     if kind == "batch":
-        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
+        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=sync,
+                                         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
     if kind == "layer":
         return layers.GroupNormalization(groups=1, epsilon=1e-5, name=name)
     if kind == "none":
@@ -51,64 +55,74 @@ def _norm(kind: str, name: str) -> layers.Layer:
     raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {kind!r}")
 
 
+def _unpack(inputs, conditional: bool, what: str):
+    """``(x, text)`` for a conditional model, ``x`` (or ``(x,)``) for an unconditional one."""
+    if conditional:
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2 or inputs[1] is None:
+            raise ValueError(f"a conditional {what} takes (x, text)")
+        return inputs[0], inputs[1]
+    if isinstance(inputs, (tuple, list)):
+        return inputs[0], None
+    return inputs, None
+
+
 class Generator(keras.Model):
-    """(z [N, z_dim], text [N, D] or None) -> images [N, S, S, 3] in [-1, 1]."""
+    """``(z [N, z_dim], text [N, D])`` (or ``z`` alone when unconditional) -> images [N, S, S, 3] in [-1, 1]."""
 
     def __init__(self, image_size: int = 64, ngf: int = 64, z_dim: int = 100, proj_dim: int = 128,
-                 conditional: bool = True, **kwargs):
+                 conditional: bool = True, sync_bn: bool = True, **kwargs):
         super().__init__(**kwargs)
         steps = num_resamplings(image_size)
         self.image_size, self.ngf, self.z_dim, self.conditional = int(image_size), int(ngf), int(z_dim), conditional
         if conditional:
             self.project = layers.Dense(proj_dim, kernel_initializer=_init(), name="text_projection")
         self.fc = layers.Dense(4 * 4 * ngf * 8, use_bias=False, kernel_initializer=_init(), name="fc")
-        self.fc_norm = _norm("batch", "fc_bn")
-        self.ups = []
-        self.up_norms = []
+        self.fc_norm = _norm("batch", "fc_bn", sync_bn)
+        # Layers are attributes, not lists: tf.train.Checkpoint does not track layers in Keras-wrapped lists.
+        self.num_ups = steps - 1
         for k in range(steps - 1):
             ch = max(ngf * 8 // 2 ** (k + 1), ngf)
-            self.ups.append(layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False,
-                                                   kernel_initializer=_init(), name=f"up{k}"))
-            self.up_norms.append(_norm("batch", f"up{k}_bn"))
+            setattr(self, f"up{k}", layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False,
+                                                           kernel_initializer=_init(), name=f"up{k}"))
+            setattr(self, f"up{k}_bn", _norm("batch", f"up{k}_bn", sync_bn))
         self.to_rgb = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=_init(), name="to_rgb")
 
-    def call(self, z, text=None, training=None):
+    def call(self, inputs, training=None):
+        z, text = _unpack(inputs, self.conditional, "Generator")
         x = z
         if self.conditional:
-            if text is None:
-                raise ValueError("a conditional Generator needs a text vector")
             t = tf.nn.leaky_relu(self.project(text), alpha=0.2)
             x = tf.concat([t, z], axis=-1)
         x = tf.reshape(self.fc(x), [-1, 4, 4, self.ngf * 8])
         x = tf.nn.relu(self.fc_norm(x, training=training))
-        for up, norm in zip(self.ups, self.up_norms):
-            x = tf.nn.relu(norm(up(x), training=training))
+        for k in range(self.num_ups):
+            x = tf.nn.relu(getattr(self, f"up{k}_bn")(getattr(self, f"up{k}")(x), training=training))
         return tf.tanh(self.to_rgb(x))
 
 
 class Discriminator(keras.Model):
-    """(images [N, S, S, 3], text [N, D] or None) -> (scores [N], 4x4 image features [N, 4, 4, C])."""
+    """``(images [N, S, S, 3], text [N, D])`` (or images alone) -> (scores [N], 4x4 image features [N, 4, 4, C])."""
 
     def __init__(self, image_size: int = 64, ndf: int = 64, proj_dim: int = 128, conditional: bool = True,
                  norm: str = "batch", minibatch_discrimination: bool = False, mbd_kernels: int = 128,
-                 mbd_kernel_dim: int = 16, **kwargs):
+                 mbd_kernel_dim: int = 16, sync_bn: bool = True, **kwargs):
         super().__init__(**kwargs)
         steps = num_resamplings(image_size)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
         self.conditional = conditional
-        self.downs = []
-        self.down_norms = []
+        self.num_downs = steps
         for k in range(steps):
             ch = ndf * min(2**k, 8)
-            self.downs.append(layers.Conv2D(ch, 4, strides=2, padding="same", use_bias=(k == 0 or norm == "none"),
-                                            kernel_initializer=_init(), name=f"down{k}"))
-            self.down_norms.append(_norm(norm, f"down{k}_norm") if k > 0 else layers.Identity(name="down0_id"))
+            setattr(self, f"down{k}", layers.Conv2D(ch, 4, strides=2, padding="same", use_bias=(k == 0 or norm == "none"),
+                                                    kernel_initializer=_init(), name=f"down{k}"))
+            if k > 0:
+                setattr(self, f"down{k}_norm", _norm(norm, f"down{k}_norm", sync_bn))
         channels = ndf * min(2 ** (steps - 1), 8)
         if conditional:
             self.project = layers.Dense(proj_dim, kernel_initializer=_init(), name="text_projection")
             self.joint = layers.Conv2D(channels, 1, use_bias=(norm == "none"), kernel_initializer=_init(), name="joint")
-            self.joint_norm = _norm(norm, "joint_norm")
+            self.joint_norm = _norm(norm, "joint_norm", sync_bn)
         self.mbd = None
         if minibatch_discrimination:
             self.mbd = MinibatchDiscrimination(mbd_kernels, mbd_kernel_dim, name="minibatch_discrimination")
@@ -116,14 +130,16 @@ class Discriminator(keras.Model):
         else:
             self.logit = layers.Conv2D(1, 4, padding="valid", kernel_initializer=_init(), name="logit")
 
-    def call(self, images, text=None, training=None):
+    def call(self, inputs, training=None):
+        images, text = _unpack(inputs, self.conditional, "Discriminator")
         x = images
-        for conv, norm in zip(self.downs, self.down_norms):
-            x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
+        for k in range(self.num_downs):
+            x = getattr(self, f"down{k}")(x)
+            if k > 0:
+                x = getattr(self, f"down{k}_norm")(x, training=training)
+            x = tf.nn.leaky_relu(x, alpha=0.2)
         features = x
         if self.conditional:
-            if text is None:
-                raise ValueError("a conditional Discriminator needs a text vector")
             t = tf.nn.leaky_relu(self.project(text), alpha=0.2)
             t = tf.tile(t[:, None, None, :], [1, 4, 4, 1])
             x = tf.concat([x, t], axis=-1)

@@ -48,17 +48,17 @@ class ImageEncoder(keras.Model):
     def __init__(self, image_size: int = 64, width: int = 32, out_dim: int = 256, **kwargs):
         super().__init__(**kwargs)
         steps = max(int(round(math.log2(max(image_size, 8) / 4))), 1)
-        self.convs = [
-            layers.Conv2D(width * min(2**k, 8), 4, strides=2, padding="same", name=f"conv{k}") for k in range(steps)
-        ]
+        self.num_convs = steps  # attributes, not a list, so tf.train.Checkpoint tracks them
+        for k in range(steps):
+            setattr(self, f"conv{k}", layers.Conv2D(width * min(2**k, 8), 4, strides=2, padding="same", name=f"conv{k}"))
         self.act = layers.LeakyReLU(0.2)
         self.pool = layers.GlobalAveragePooling2D()
         self.fc = layers.Dense(out_dim, name="fc")
 
     def call(self, images, training=None):
         x = images
-        for conv in self.convs:
-            x = self.act(conv(x))
+        for k in range(self.num_convs):
+            x = self.act(getattr(self, f"conv{k}")(x))
         return self.fc(self.pool(x))
 
 

@@ -129,3 +129,10 @@ def test_sizes_and_errors(data, tmp_path):
         t2i_dataset(str(tmp_path / "out"), "test", batch_size=2)
     info_less = t2i_dataset(str(tmp_path / "out"), "train", batch_size=2, image_size=S)
     assert "embedding" not in info_less.element_spec
+
+
+def test_random_flip_off_keeps_orientation(data):
+    _, out = data
+    img = np.concatenate([x["image"] for x in batches(t2i_dataset(out, "train", batch_size=4, image_size=S, seed=5, random_flip=False), 10)])
+    slope = img[:, :, -1, 0].mean(axis=1) - img[:, :, 0, 0].mean(axis=1)
+    assert np.all(slope > 0.2)  # never mirrored

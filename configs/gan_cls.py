@@ -1,0 +1,118 @@
+"""GAN-CLS / GAN-INT defaults: the paper's hyperparameters plus presets for CPU runs and tests.
+
+A preset only fills flags the user did not set on the command line.
+
+PAPER follows reedscot/icml2016 (main_cls_int.lua + scripts/train_cub.sh): batch 64, Adam lr 2e-4 with
+beta1 0.5, nz 100, nt (text projection) 128, ngf 128, ndf 64, 1024-d char-CNN-RNN embeddings (the mean of
+4 captions' embeddings), CLS weight 0.5 (D: real + 0.5 wrong + 0.5 fake), INT weight 1 with beta 0.5,
+lr halved every 100 epochs for 600 epochs. With CUB's 8,855 train+val images that is
+ceil(8855 / 64) = 139 iterations per epoch: 83,400 iterations, decay every 13,900.
+
+WGAN types use the same Adam settings by default, as aelnouby/Text-to-Image-Synthesis (the source of the
+gan | wgan | vanilla_gan | vanilla_wgan types, diter=5, clip 0.01, l1_coef 50, l2_coef 100) does;
+``optimizer="rmsprop"`` with ``learning_rate=5e-5`` is Arjovsky et al.'s original WGAN recipe.
+"""
+
+from __future__ import annotations
+
+PAPER = dict(
+    dataset="cub",
+    image_size=64,
+    gan_type="gan",
+    text_encoder="pretrained_embeddings",
+    batch_size=64,
+    num_iters=83_400,
+    optimizer="adam",
+    learning_rate=2e-4,
+    beta1=0.5,
+    beta2=0.999,
+    lr_decay=0.5,
+    lr_decay_every=13_900,
+    z_dim=100,
+    ngf=128,
+    ndf=64,
+    proj_dim=128,
+    cls=True,
+    interp=True,
+    interp_weight=1.0,
+    interp_beta=0.5,
+    label_smoothing=0.0,  # one-sided: D's real target is 1 - label_smoothing (bce types only)
+    feature_matching=False,  # + l2_coef * ||mean D features(real) - mean D features(fake)||^2 for G
+    l2_coef=100.0,
+    l1_loss=False,  # + l1_coef * mean |G(z, t) - real image| for G
+    l1_coef=50.0,
+    diter=5,  # critic updates per generator update (wgan types; gan types always 1)
+    clip_value=0.01,  # wgan / vanilla_wgan weight clipping
+    gp_weight=10.0,  # wgan_gp lambda
+    d_norm="auto",  # batch | layer | none; auto = layer for wgan_gp, else batch
+    minibatch_discrimination=False,
+    mbd_kernels=128,
+    mbd_kernel_dim=16,
+    random_flip=True,  # False for CSS (captions name left and right); needs t2i_dataset(random_flip=...)
+    # Sentence encoder (text_encoder=bilstm): only used when the records have no embeddings.
+    max_text_len=48,
+    text_dim=1024,
+    text_embed_dim=300,
+    text_hidden_dim=512,
+    encoder_width=64,
+    encoder_learning_rate=2e-4,
+    match_gamma=10.0,
+    eval_batch_size=64,
+    num_samples=64,
+    eval_every=5_000,
+    log_every=100,
+    ckpt_every=2_000,
+)
+
+# Captioned CSS on a laptop CPU: 32 px scenes, narrow nets, a small BiLSTM trained alongside the GAN.
+# No horizontal flips (CSS captions name left and right). Not yet tuned by measurement.
+CPU = dict(
+    PAPER,
+    dataset="css_captions",
+    image_size=32,
+    text_encoder="auto",
+    batch_size=32,
+    num_iters=5_000,
+    lr_decay_every=0,
+    ngf=32,
+    ndf=32,
+    proj_dim=64,
+    random_flip=False,
+    max_text_len=32,
+    text_dim=128,
+    text_embed_dim=64,
+    text_hidden_dim=64,
+    encoder_width=16,
+    encoder_learning_rate=1e-3,
+    num_samples=16,
+    eval_every=1_000,
+    log_every=100,
+    ckpt_every=500,
+)
+
+# Seconds-long runs for tests.
+TEST = dict(
+    CPU,
+    image_size=16,
+    batch_size=4,
+    num_iters=2,
+    ngf=8,
+    ndf=8,
+    proj_dim=8,
+    z_dim=8,
+    diter=2,
+    mbd_kernels=4,
+    mbd_kernel_dim=3,
+    text_dim=8,
+    text_embed_dim=8,
+    text_hidden_dim=8,
+    encoder_width=4,
+    eval_batch_size=8,
+    num_samples=4,
+    eval_every=1_000_000,
+    log_every=1,
+    ckpt_every=1_000_000,
+)
+
+PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
+DEFAULT_PRESET = "cpu"
