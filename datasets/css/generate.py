@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from t2i_tf.data.safe_pickle import save_object_npy
+
 NPY_NAME = "css_toy_dataset_novel2_small.dup.npy"
 IMAGES_DIR = "images"
 GENERATION_FILE = "generation.json"
@@ -296,7 +298,7 @@ def generate_css(
     for i, split in enumerate(SPLITS):
         rng = np.random.default_rng([int(seed), i])
         data[split] = _generate_split(split, images, rng, bases[split], int(edits_per_scene), int(image_size))
-    np.save(os.path.join(out_dir, NPY_NAME), np.array(data, dtype=object), allow_pickle=True)
+    save_object_npy(os.path.join(out_dir, NPY_NAME), data)
     record = {
         "generator": "datasets.css.generate",
         "seed": int(seed),

@@ -107,8 +107,8 @@ def _load_stream(stream: BinaryIO, encoding: str, name: str) -> Any:
 def load_npy(path: str | os.PathLike, encoding: str = "latin1") -> Any:
     """Read a ``.npy`` file; object arrays go through the restricted unpickler.
 
-    A 0-d object array (how ``np.save`` stores a dict) is returned as the dict
-    itself, like ``np.load(path, allow_pickle=True).item()``.
+    A 0-d object array (how the CSS ``.npy`` stores its dict) is returned as
+    the dict itself.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -133,3 +133,15 @@ def load_npy(path: str | os.PathLike, encoding: str = "latin1") -> Any:
     if isinstance(array, np.ndarray) and array.dtype == object and array.shape == ():
         return array.item()
     return array
+
+
+def write_object_npy(path: str | os.PathLike, payload: bytes) -> None:
+    """Write a 0-d object ``.npy`` whose body is ``payload``, a pickle of the object array."""
+    with open(os.fspath(path), "wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        f.write(payload)
+
+
+def save_object_npy(path: str | os.PathLike, obj: Any) -> None:
+    """Save ``obj`` (e.g. the CSS dict) as a 0-d object ``.npy``, the layout :func:`load_npy` reads back."""
+    write_object_npy(path, pickle.dumps(np.array(obj, dtype=object), protocol=3))

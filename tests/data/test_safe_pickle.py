@@ -8,9 +8,8 @@ import pickle
 
 import numpy as np
 import pytest
-from numpy.lib import format as npy_format
 
-from t2i_tf.data.safe_pickle import load_npy, load_pickle
+from t2i_tf.data.safe_pickle import load_npy, load_pickle, save_object_npy, write_object_npy
 from t2i_tf.errors import UserError
 from tests.py2_pickle import Py2Pickler
 
@@ -22,13 +21,6 @@ def py2_dumps(obj) -> bytes:
     buf = io.BytesIO()
     Py2Pickler(buf, protocol=2, fix_imports=True).dump(obj)
     return buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
-
-
-def write_npy(path, payload: bytes) -> None:
-    """A 0-d object .npy whose body is ``payload`` (a pickle of the object array)."""
-    with open(path, "wb") as f:
-        npy_format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
-        f.write(payload)
 
 
 class Evil:
@@ -79,10 +71,10 @@ def test_python2_pickle_needs_latin1():
 def test_load_npy_object_and_numeric(tmp_path):
     d = {"train": {"labels": [0, 1], "mods": [{"to_str": "x"}]}}
     path = str(tmp_path / "d.npy")
-    np.save(path, np.array(d, dtype=object), allow_pickle=True)
+    save_object_npy(path, d)
     assert load_npy(path) == d
     py2 = str(tmp_path / "py2.npy")
-    write_npy(py2, py2_dumps(np.array(d, dtype=object)))
+    write_object_npy(py2, py2_dumps(np.array(d, dtype=object)))
     assert load_npy(py2) == d
     num = str(tmp_path / "n.npy")
     np.save(num, np.arange(6, dtype=np.int16).reshape(2, 3))
@@ -94,7 +86,7 @@ def test_forbidden_global_is_refused(tmp_path):
         with pytest.raises(UserError, match="os|posix|system"):
             load_pickle(io.BytesIO(pickle.dumps({"x": Evil()}, protocol=protocol)))
     path = str(tmp_path / "evil.npy")
-    write_npy(path, pickle.dumps(np.array({"train": Evil()}, dtype=object), protocol=2))
+    write_object_npy(path, pickle.dumps(np.array({"train": Evil()}, dtype=object), protocol=2))
     with pytest.raises(UserError, match="refused"):
         load_npy(path)
 

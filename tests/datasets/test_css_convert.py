@@ -10,12 +10,11 @@ import pickle
 import numpy as np
 import pytest
 import tensorflow as tf
-from numpy.lib import format as npy_format
 from PIL import Image
 
 from datasets.css import convert, generate
 from t2i_tf.data.records import read_info
-from t2i_tf.data.safe_pickle import load_npy
+from t2i_tf.data.safe_pickle import load_npy, save_object_npy, write_object_npy
 from t2i_tf.errors import UserError
 from tests.py2_pickle import Py2Pickler
 
@@ -97,9 +96,7 @@ def official_split(n: int, as_bytes: bool) -> dict:
 def write_official(raw: str, pickled: bytes, n: int = 4) -> None:
     """The official layout: a Python 2 object npy and large RGBA / grey PNGs."""
     os.makedirs(os.path.join(raw, "images"), exist_ok=True)
-    with open(os.path.join(raw, generate.NPY_NAME), "wb") as f:
-        npy_format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
-        f.write(pickled)
+    write_object_npy(os.path.join(raw, generate.NPY_NAME), pickled)
     for split in ("train", "test"):
         for i in range(n):
             rgba = np.zeros((120, 120, 4), np.uint8)
@@ -166,11 +163,10 @@ def test_bad_input_raises_user_error(tmp_path):
     os.makedirs(os.path.join(raw, "images"))
     with pytest.raises(UserError, match=generate.NPY_NAME):
         convert.convert_css(raw, str(tmp_path / "out"))
-    np.save(os.path.join(raw, generate.NPY_NAME), np.array({"train": {"objects_img": [[]]}}, dtype=object),
-            allow_pickle=True)
+    save_object_npy(os.path.join(raw, generate.NPY_NAME), {"train": {"objects_img": [[]]}})
     with pytest.raises(UserError, match="missing key 'mods'"):
         convert.convert_css(raw, str(tmp_path / "out"))
-    np.save(os.path.join(raw, generate.NPY_NAME), np.array({"foo": {}}, dtype=object), allow_pickle=True)
+    save_object_npy(os.path.join(raw, generate.NPY_NAME), {"foo": {}})
     with pytest.raises(UserError, match="missing key 'train'"):
         convert.convert_css(raw, str(tmp_path / "out"))
     os.rmdir(os.path.join(raw, "images"))
