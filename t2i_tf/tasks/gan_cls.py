@@ -187,7 +187,6 @@ class GanClsTask(Task):
         c = self.config
         self.strategy = strategy
         self.num_replicas = strategy.num_replicas_in_sync
-        self._traced_step = None
         if self.global_batch_size % self.num_replicas:
             raise UserError(f"--batch_size {self.global_batch_size} must split evenly over {self.num_replicas} replicas")
         s, cond = self.image_size, self.conditional
@@ -345,11 +344,7 @@ class GanClsTask(Task):
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """D (critic) update(s), then one G update (and one sentence-encoder update for ``bilstm``)."""
-        if self._traced_step is None:
-            # With one replica the step is its own tf.function, traced once however often the Trainer's
-            # loop calls it; with several, nested tf.functions cannot hold the optimizers' merge_calls.
-            self._traced_step = self._step if self.num_replicas > 1 else tf.function(self._step, autograph=False)
-        return self._traced_step(batch)
+        return self._step(batch)
 
     # Plain Python control flow on Python values only: skipping autograph halves the trace time.
     @tf.autograph.experimental.do_not_convert

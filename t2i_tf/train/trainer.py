@@ -69,6 +69,7 @@ class Trainer:
         self.strategy = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
         self._built = False
         self._max_to_keep = max_to_keep
+        self._eval_writer = None
 
     # ----------------------------------------------------------------- setup
     def _log(self, msg: str) -> None:
@@ -106,6 +107,9 @@ class Trainer:
         strategy = self.strategy
         step_fn = tf.function(self.task.train_step, jit_compile=True) if self.jit_compile else self.task.train_step
 
+        # Its own tf.function (around strategy.run, so optimizers' merge_calls stay in replica
+        # context): both call sites in run_steps reuse one trace of the task's step.
+        @tf.function
         def one_step(iterator):
             per_replica = strategy.run(step_fn, args=(next(iterator),))
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
@@ -189,7 +193,9 @@ class Trainer:
     def _evaluate_and_log(self, step: int) -> dict[str, float]:
         t = time.perf_counter()
         metrics = self.task.evaluate(step)
-        writer = tf.summary.create_file_writer(os.path.join(self.workdir, "eval"))
+        if self._eval_writer is None:  # one writer (one events file) for all evaluations
+            self._eval_writer = tf.summary.create_file_writer(os.path.join(self.workdir, "eval"))
+        writer = self._eval_writer
         with writer.as_default(step=step):
             for k, v in metrics.items():
                 tf.summary.scalar(k, v)

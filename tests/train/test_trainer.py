@@ -34,6 +34,7 @@ class LinearTask(Task):
         return tf.data.Dataset.from_tensor_slices(x).repeat().batch(input_context.get_per_replica_batch_size(8))
 
     def train_step(self, x):
+        self.traces = getattr(self, "traces", 0) + 1  # Python side effect: runs once per trace
         with tf.GradientTape() as tape:
             per_example = tf.square(self.w * x - 3.0 * x)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=8)
@@ -67,6 +68,14 @@ def test_trains_to_num_iters_with_schedule(tmp_path):
     assert saved == [10, 20, 30]
     lines = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
     assert [r["step"] for r in lines] == [15, 30]
+    assert len(os.listdir(tmp_path / "eval")) == 1  # both evaluations in one events file
+
+
+def test_step_is_traced_once_for_all_loop_chunks(tmp_path):
+    task = LinearTask({"batch_size": 8})
+    Trainer(task, str(tmp_path), num_iters=12, log_every=5, eval_every=100, ckpt_every=100, steps_per_loop=4, verbose=False).fit()
+    assert int(task.calls.numpy()) == 12
+    assert task.traces == 1
 
 
 def test_resume_restores_weights_and_step(tmp_path):
