@@ -21,3 +21,12 @@ def tiny_css(tmp_path_factory):
     generate_css(raw, seed=3, num_base_scenes=12, edits_per_scene=4, image_size=32)
     convert_css(raw, records, image_size=32)
     return raw, records
+
+
+@pytest.fixture(autouse=True)
+def _seeded_initialisers():
+    """Every test starts from the same Python / NumPy / TF / Keras seeds, so weight inits and random
+    tensors are identical from run to run: a threshold that passes once passes on CI."""
+    import keras
+
+    keras.utils.set_random_seed(1234)

@@ -1,5 +1,6 @@
 """GAN-CLS generator / discriminator, minibatch discrimination and the sentence encoder."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,11 +27,20 @@ def test_generator_shapes_and_tanh_range(size):
 
 
 def test_generator_uses_the_text():
+    keras.utils.set_random_seed(0)
     g = Generator(16, ngf=4, z_dim=6, proj_dim=5)
     z = tf.random.normal([2, 6], seed=1)
-    a = g((z, tf.ones([2, 7])), training=False).numpy()
-    b = g((z, -tf.ones([2, 7])), training=False).numpy()
-    assert np.abs(a - b).max() > 1e-4
+
+    def text_effect():
+        a = g((z, tf.ones([2, 7])), training=False).numpy()
+        b = g((z, -tf.ones([2, 7])), training=False).numpy()
+        return np.abs(a - b).max() / np.abs(a).max()
+
+    # At init the outputs are tiny (N(0, 0.02) weights), so compare relative to the output scale;
+    # over seeds 0-9 the text moves the image by 1.6%-10% of its largest value.
+    assert text_effect() > 5e-3
+    g.project.kernel.assign(tf.zeros_like(g.project.kernel))  # cut the text path: the text no longer matters
+    assert text_effect() == 0.0
 
 
 def test_unconditional_models_have_no_text_path():
@@ -54,11 +64,18 @@ def test_discriminator_scores_and_features(size, channels):
 
 
 def test_discriminator_score_depends_on_the_text():
+    keras.utils.set_random_seed(0)
     d = Discriminator(16, ndf=4, proj_dim=5)
     images = tf.random.uniform([2, 16, 16, 3], -1, 1, seed=4)
-    a = d((images, tf.ones([2, 3])), training=False)[0].numpy()
-    b = d((images, -tf.ones([2, 3])), training=False)[0].numpy()
-    assert np.abs(a - b).max() > 1e-5
+
+    def text_effect():
+        a = d((images, tf.ones([2, 3])), training=False)[0].numpy()
+        b = d((images, -tf.ones([2, 3])), training=False)[0].numpy()
+        return np.abs(a - b).max()
+
+    assert text_effect() > 1e-5  # 2.7e-4 with this seed; seeds 0-9 range from 8e-6 to 6e-4
+    d.project.kernel.assign(tf.zeros_like(d.project.kernel))
+    assert text_effect() == 0.0
 
 
 def test_discriminator_norms_and_minibatch_discrimination():
@@ -107,6 +124,7 @@ def test_minibatch_discrimination_measures_closeness_to_the_batch():
 
 
 def test_sentence_encoder_ignores_padding_length():
+    keras.utils.set_random_seed(0)
     enc = SentenceEncoder(vocab_size=10, embed_dim=4, hidden_dim=3, out_dim=5)
     short = tf.constant([[2, 3, 4, 0], [5, 0, 0, 0]], tf.int64)
     long = tf.concat([short, tf.zeros([2, 5], tf.int64)], axis=1)
