@@ -9,22 +9,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable
+from typing import Any
 
 from absl import flags
 
 from t2i_tf.errors import UserError
+from t2i_tf.registry import lookup
+from t2i_tf.train.run_config import load_run_config, save_run_config
 
 FLAGS = flags.FLAGS
 
-MODES = ("train", "eval", "export", "retrieve")
+MODES = ("train", "eval", "export", "generate", "retrieve")
 
-flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls.")
+flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls | srcnn | css_classifier.")
 flags.DEFINE_string("mode", "train", f"One of {', '.join(MODES)}. train resumes from --workdir and ends with an eval.")
 flags.DEFINE_string("preset", None, "Hyperparameter preset from configs/<model>.py: paper | cpu | test (default: cpu).")
 flags.DEFINE_string("dataset", None, "Dataset name (tirg: css; gan_cls: css_captions | cub | flowers | any converted text-to-image dir).")
 flags.DEFINE_string("data_dir", None, "Converted TFRecord dir. Default: the embedded generated CSS data (made on first use; css or css_captions).")
-flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, vocabulary and metrics. Default: runs/<model>_<composition>.")
+flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, vocabulary, metrics and config.json (the run's resolved "
+                    "flags: eval/export/generate on a workdir reuse them). Default: runs/<model>[_<variant>].")
 flags.DEFINE_string("strategy", "auto", "auto | default | one_device | mirrored | multi_worker.")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, data order).")
 flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
@@ -80,31 +83,25 @@ flags.DEFINE_float("gp_weight", None, "WGAN-GP lambda (10).")
 flags.DEFINE_string("d_norm", None, "Discriminator norm: batch | layer | none | auto.")
 flags.DEFINE_boolean("minibatch_discrimination", None, "Minibatch discrimination in D.")
 flags.DEFINE_boolean("random_flip", None, "Random horizontal flips in training (off for CSS: captions name left/right).")
-flags.DEFINE_integer("num_samples", None, "Images in the TensorBoard sample grid.")
+flags.DEFINE_integer("num_samples", None, "Images in the TensorBoard sample grid; --mode=generate: images per caption (default 8).")
 # Export / retrieve.
 flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
 flags.DEFINE_string("image", None, "--mode=retrieve: path of the source image.")
-flags.DEFINE_string("text", None, "--mode=retrieve: the modification text.")
+flags.DEFINE_string("text", None, "--mode=retrieve: the modification text. --mode=generate: the caption(s), several "
+                    "separated by '|' (default: held-out captions).")
+flags.DEFINE_string("output", None, "--mode=generate: PNG path of the sample sheet (default <workdir>/samples/generate_<step>.png).")
+flags.DEFINE_boolean("upscale", False, "--mode=generate: upscale the samples with the SRCNN in --srcnn_workdir.")
+flags.DEFINE_string("srcnn_workdir", "runs/srcnn", "--mode=generate --upscale: workdir of a trained --model=srcnn run.")
 flags.DEFINE_integer("top_k", 10, "--mode=retrieve: how many gallery images to print.")
 
 
-def _tirg_registry():
-    from configs import tirg as tirg_config
-    from t2i_tf.tasks.tirg import TirgTask
-
-    return tirg_config, TirgTask
-
-
-def _gan_cls_registry():
-    from configs import gan_cls as gan_cls_config
-    from t2i_tf.tasks.gan_cls import GanClsTask
-
-    return gan_cls_config, GanClsTask
-
-
-MODELS: dict[str, Callable[[], tuple[Any, type]]] = {"tirg": _tirg_registry, "gan_cls": _gan_cls_registry}
 # Datasets made by the project on first use when no --data_dir is given.
 GENERATED_DATASETS = ("css", "css_captions")
+
+
+def _flags_set(config: dict[str, Any]) -> dict[str, Any]:
+    """The config keys the user set on the command line, with their values."""
+    return {name: FLAGS[name].value for name in config if name in FLAGS and FLAGS[name].value is not None}
 
 
 def resolve_config(config_module: Any) -> dict[str, Any]:
@@ -113,11 +110,27 @@ def resolve_config(config_module: Any) -> dict[str, Any]:
     if preset not in config_module.PRESETS:
         raise UserError(f"--preset must be one of {', '.join(config_module.PRESETS)}; got {preset!r}")
     config = dict(config_module.PRESETS[preset], preset=preset)
-    for name in list(config):
-        if name in FLAGS and FLAGS[name].value is not None:
-            config[name] = FLAGS[name].value
+    config.update(_flags_set(config))
     config["seed"] = FLAGS.seed
     return config
+
+
+def apply_saved_config(config: dict[str, Any], saved: dict[str, Any] | None) -> dict[str, Any]:
+    """A workdir's saved run config with the flags set on this command line on top (None: ``config`` as is).
+
+    So ``--mode=eval|export|generate`` and a resumed training rebuild what was trained; a different
+    ``--preset`` than the workdir's is an error rather than a silent mix of two presets.
+    """
+    if saved is None:
+        return config
+    if FLAGS.preset is not None and FLAGS.preset != saved.get("preset"):
+        raise UserError(f"the workdir was trained with --preset={saved.get('preset')}, not --preset={FLAGS.preset}: "
+                        "drop --preset or pick another --workdir")
+    merged = dict(config, **saved)
+    merged.update(_flags_set(merged))
+    if FLAGS["seed"].present:
+        merged["seed"] = FLAGS.seed
+    return merged
 
 
 def resolve_data_dir(config: dict[str, Any]) -> str:
@@ -185,22 +198,66 @@ def load_image(path: str):
         raise UserError(f"--image {path} is not a readable image ({e})") from None
 
 
+def generate_captions() -> list[str] | None:
+    """--text split on '|' into captions (None when not given)."""
+    if FLAGS.text is None:
+        return None
+    captions = [c.strip() for c in FLAGS.text.split("|")]
+    if not all(captions):
+        raise UserError(f"--text has an empty caption: {FLAGS.text!r} (separate captions with '|')")
+    return captions
+
+
+def run_generate(task: Any, workdir: str, step: int) -> str:
+    """--mode=generate: a PNG sheet of samples per caption (optionally SRCNN-upscaled); returns its path."""
+    import numpy as np
+
+    from t2i_tf.eval.sample_grid import captioned_grid
+
+    if not hasattr(task, "generate"):
+        raise UserError(f"--mode=generate is for text-to-image models, not --model={FLAGS.model}")
+    num_samples = FLAGS.num_samples if FLAGS.num_samples is not None else 8
+    out = task.generate(generate_captions(), num_samples, seed=FLAGS.seed)
+    images = out["images"]
+    for caption, words in out["unknown_words"].items():
+        print(f"note: not in the vocabulary (read as unknown): {' '.join(words)}  [{caption}]", file=sys.stderr)
+    if FLAGS.upscale:
+        from t2i_tf.train.run_config import restore_task
+
+        srcnn, srcnn_step = restore_task("srcnn", FLAGS.srcnn_workdir)
+        rows, cols = images.shape[:2]
+        flat = srcnn.upscale(images.reshape(-1, *images.shape[2:]))
+        images = np.asarray(flat).reshape(rows, cols, *flat.shape[1:])
+        print(f"upscaled x{srcnn.scale} with the SRCNN of {FLAGS.srcnn_workdir} (step {srcnn_step})")
+    path = FLAGS.output or os.path.join(workdir, "samples", f"generate_{step}.png")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    captioned_grid(images, out["captions"]).save(path)
+    print(json.dumps({"output": path, "step": step, "images": list(images.shape), "captions": out["captions"],
+                      "seed": FLAGS.seed}))
+    return path
+
+
 def run() -> int:
     """Run the selected model and mode; returns a process exit code."""
-    if FLAGS.model not in MODELS:
-        raise UserError(f"--model must be one of {', '.join(MODELS)}; got {FLAGS.model!r}")
+    config_module, task_cls = lookup(FLAGS.model)
     if FLAGS.mode not in MODES:
         raise UserError(f"--mode must be one of {', '.join(MODES)}; got {FLAGS.mode!r}")
-    config_module, task_cls = MODELS[FLAGS.model]()
     config = resolve_config(config_module)
     if FLAGS.mode == "retrieve" and FLAGS.model != "tirg":
         raise UserError("--mode=retrieve is for --model=tirg")
     if FLAGS.mode == "retrieve" and (not FLAGS.image or FLAGS.text is None):
         raise UserError("--mode=retrieve needs --image=PATH and --text=\"...\"")
+    if FLAGS.mode == "generate" and FLAGS.output is not None and not FLAGS.output.lower().endswith(".png"):
+        raise UserError(f"--output must be a .png path; got {FLAGS.output!r}")
     query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
-    config["data_dir"] = resolve_data_dir(config)
     variant = config.get("composition") or config.get("gan_type") or ""
     workdir = FLAGS.workdir or os.path.join("runs", f"{FLAGS.model}_{variant}".rstrip("_"))
+    saved = load_run_config(workdir, FLAGS.model)
+    config = apply_saved_config(config, saved)
+    if saved and FLAGS.data_dir is None and os.path.isdir(str(saved.get("data_dir"))):
+        config["data_dir"] = saved["data_dir"]
+    else:
+        config["data_dir"] = resolve_data_dir(config)
 
     from t2i_tf.train.trainer import Trainer
 
@@ -210,7 +267,7 @@ def run() -> int:
         workdir,
         num_iters=int(config["num_iters"]),
         strategy=FLAGS.strategy,
-        seed=FLAGS.seed,
+        seed=int(config["seed"]),
         log_every=int(config["log_every"]),
         eval_every=int(config["eval_every"]),
         ckpt_every=int(config["ckpt_every"]),
@@ -218,6 +275,7 @@ def run() -> int:
         jit_compile=FLAGS.jit_compile,
     )
     if FLAGS.mode == "train":
+        save_run_config(workdir, FLAGS.model, config)
         metrics = trainer.fit()
         print_recall_table(metrics)
     elif FLAGS.mode == "eval":
@@ -228,6 +286,8 @@ def run() -> int:
         path = FLAGS.export_dir or os.path.join(workdir, "export")
         description = task.export(path)
         print(f"exported step {step} to {path}: signatures {', '.join(description['signatures'])}")
+    elif FLAGS.mode == "generate":
+        run_generate(task, workdir, trainer.restore())
     elif FLAGS.mode == "retrieve":
         trainer.restore()
         results = task.retrieve(query_image, FLAGS.text, top_k=FLAGS.top_k)

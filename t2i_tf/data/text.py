@@ -38,6 +38,12 @@ def build_vocabulary(texts: Iterable[str], min_count: int = 1) -> list[str]:
     return words
 
 
+def unknown_words(text: str, vocabulary: Iterable[str]) -> list[str]:
+    """The words of ``text`` (as the tokenizer splits it) that are not in ``vocabulary``, in order, once each."""
+    known = set(vocabulary)
+    return list(dict.fromkeys(w for w in _py_tokens(text) if w not in known))
+
+
 class Tokenizer(tf.Module):
     """Raw strings [N] -> int64 token ids [N, max_len] (0 = padding, 1 = out of vocabulary).
 

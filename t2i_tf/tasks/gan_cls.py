@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from t2i_tf.data.records import read_info, shard_paths
 from t2i_tf.data.t2i import t2i_dataset
-from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
+from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary, unknown_words
 from t2i_tf.errors import UserError
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.models.gan_cls import NORMS, Discriminator, Generator, num_resamplings
@@ -436,6 +436,50 @@ class GanClsTask(Task):
         tf.summary.image("samples", image_grid(to_uint8(fake)), max_outputs=1)
         if self.conditional:
             tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
+
+    # ---------------------------------------------------------------- generate
+    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0,
+                 max_rows: int = 4) -> dict[str, Any]:
+        """``num_samples`` images per caption: ``{"images": uint8 [rows, num_samples, S, S, 3], "captions",
+        "unknown_words"}``.
+
+        ``captions`` None takes the first ``max_rows`` held-out captions (their embeddings for
+        ``pretrained_embeddings`` models); vanilla models make one row. The noise is
+        ``stateless_normal([rows * num_samples, z_dim], seed=[seed, 0])`` over the captions each repeated
+        ``num_samples`` times in order, as the exported ``generate(text, seed)`` draws it for that list.
+        """
+        if num_samples < 1:
+            raise UserError(f"--num_samples must be >= 1; got {num_samples}")
+        unknown: dict[str, list[str]] = {}
+        if not self.conditional:
+            if captions:
+                raise UserError(f"--gan_type={self.config['gan_type']} is unconditional: it takes no --text")
+            rows, cond = 1, None
+        elif captions:
+            if self.text_encoder_kind != "bilstm":
+                raise UserError("this model conditions on precomputed embeddings, so it cannot read --text; "
+                                "leave --text out to draw held-out captions, or train with --text_encoder=bilstm")
+            for caption in captions:
+                missing = unknown_words(caption, self.tokenizer.vocabulary)
+                if not caption.strip() or len(missing) == len(caption.split()):
+                    raise UserError(f"no word of the caption {caption!r} is in the training vocabulary "
+                                    f"({self.tokenizer.vocab_size - 2} words, e.g. {' '.join(self.tokenizer.vocabulary[:8])})")
+                if missing:
+                    unknown[caption] = missing
+            rows = len(captions)
+            cond = self.condition({"tokens": self.tokenizer(tf.constant(captions))}, training=False)
+        else:
+            b = self._eval_batch()
+            rows = min(max_rows, int(b["image"].shape[0]))
+            captions = [c.decode("utf-8") for c in b["caption"][:rows].numpy()]
+            cond = self.condition({k: v[:rows] for k, v in b.items()}, training=False)
+        n = rows * num_samples
+        z = tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant([seed, 0], tf.int64))
+        if cond is not None:
+            cond = tf.repeat(cond, num_samples, axis=0)
+        images = to_uint8(self.generator(model_inputs(z, cond), training=False)).numpy()
+        return {"images": images.reshape(rows, num_samples, *images.shape[1:]),
+                "captions": captions if self.conditional else None, "unknown_words": unknown}
 
     # ------------------------------------------------------------------ export
     def export(self, path: str) -> dict[str, Any]:

@@ -254,3 +254,27 @@ def test_saved_model_turns_raw_captions_into_images_in_a_fresh_process(trained, 
     assert text == dict(shape=[2, 16, 16, 3], dtype="uint8", same_seed=True, other_seed=True), result
     assert result["embedding"] == dict(shape=[3, 16, 16, 3], dtype="uint8", same_seed=True)
     assert result["vanilla"] == dict(shape=[5, 16, 16, 3], dtype="uint8")
+
+
+def test_generate_rows_per_caption_and_errors(records, tmp_path):
+    task = make_task(records["text"], tmp_path / "text")
+    out = task.generate(["a large red circle at the top left", "a small blue zzz"], num_samples=3, seed=5)
+    assert out["images"].shape == (2, 3, 16, 16, 3) and out["images"].dtype == np.uint8
+    assert out["unknown_words"] == {"a small blue zzz": ["zzz"]}
+    again = task.generate(["a large red circle at the top left"], num_samples=3, seed=5)["images"]
+    np.testing.assert_array_equal(again[0], out["images"][0])  # same seed, same caption: same images
+    assert np.abs(out["images"][0].astype(int) - out["images"][1].astype(int)).max() > 0  # the caption matters
+    held_out = task.generate(None, num_samples=2)  # no captions: the first held-out captions
+    assert held_out["images"].shape[:2] == (4, 2) and len(held_out["captions"]) == 4
+    with pytest.raises(UserError, match="--num_samples must be >= 1"):
+        task.generate(None, num_samples=0)
+
+    attr = make_task(records["attr"], tmp_path / "attr")  # conditions on precomputed embeddings
+    assert attr.generate(None, num_samples=1)["images"].shape[:2] == (4, 1)
+    with pytest.raises(UserError, match="cannot read --text"):
+        attr.generate(["a red circle"], num_samples=1)
+    vanilla = make_task(records["text"], tmp_path / "vanilla", gan_type="vanilla_gan")
+    v = vanilla.generate(None, num_samples=5)
+    assert v["images"].shape[:2] == (1, 5) and v["captions"] is None
+    with pytest.raises(UserError, match="unconditional"):
+        vanilla.generate(["a red circle"], num_samples=1)

@@ -1,0 +1,31 @@
+"""Model families by name: each maps to its config module (configs/<name>.py) and its Task class.
+
+Imports are lazy, so naming a model does not import every family's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from t2i_tf.errors import UserError
+
+# name -> (config module, "module:TaskClass")
+_MODELS: dict[str, tuple[str, str]] = {
+    "tirg": ("configs.tirg", "t2i_tf.tasks.tirg:TirgTask"),
+    "gan_cls": ("configs.gan_cls", "t2i_tf.tasks.gan_cls:GanClsTask"),
+}
+
+
+def model_names() -> tuple[str, ...]:
+    """Every model family the command line knows."""
+    return tuple(_MODELS)
+
+
+def lookup(name: str) -> tuple[Any, type]:
+    """(config module, Task class) of model family ``name``; a UserError for an unknown name."""
+    if name not in _MODELS:
+        raise UserError(f"--model must be one of {', '.join(_MODELS)}; got {name!r}")
+    config_path, task_path = _MODELS[name]
+    module_name, class_name = task_path.split(":")
+    return importlib.import_module(config_path), getattr(importlib.import_module(module_name), class_name)

@@ -1,0 +1,58 @@
+"""The resolved configuration of a run, saved in its workdir, so eval / export / generate on that
+workdir rebuild the same models without repeating the training flags."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from t2i_tf.errors import UserError
+
+CONFIG_FILE = "config.json"
+
+
+def save_run_config(workdir: str, model: str, config: dict[str, Any]) -> str:
+    """Write ``{"model": model, "config": config}`` to ``workdir/config.json`` (atomically)."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, CONFIG_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"model": model, "config": config}, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def load_run_config(workdir: str, model: str | None = None) -> dict[str, Any] | None:
+    """The config saved in ``workdir`` (None if there is none); a UserError if it belongs to another model."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        saved_model, config = saved["model"], dict(saved["config"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not a run config written by main.py ({e})") from None
+    if model is not None and saved_model != model:
+        raise UserError(f"{workdir} holds a --model={saved_model} run, not --model={model}: pick another --workdir")
+    return config
+
+
+def restore_task(model: str, workdir: str, **overrides: Any):
+    """Rebuild model family ``model`` from the run in ``workdir`` and restore its latest checkpoint.
+
+    Returns ``(task, step)``; used to chain models (e.g. SRCNN after a GAN, the CSS classifier in eval).
+    """
+    from t2i_tf.registry import lookup
+    from t2i_tf.train.trainer import Trainer
+
+    config = load_run_config(workdir, model)
+    if config is None:
+        raise UserError(f"{workdir} has no {CONFIG_FILE}: train it first with python main.py --model={model} "
+                        f"--workdir={workdir}")
+    config.update(overrides)
+    _, task_cls = lookup(model)
+    task = task_cls(config)
+    trainer = Trainer(task, workdir, num_iters=int(config.get("num_iters", 0)), verbose=False)
+    step = trainer.restore()
+    return task, step
