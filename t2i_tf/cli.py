@@ -15,7 +15,7 @@ from absl import flags
 
 from t2i_tf.errors import UserError
 from t2i_tf.registry import lookup
-from t2i_tf.train.run_config import load_run_config, save_run_config
+from t2i_tf.train.run_config import load_run_config
 
 FLAGS = flags.FLAGS
 
@@ -60,7 +60,7 @@ flags.DEFINE_integer("train_eval_queries", None, "Train queries sampled for trai
 flags.DEFINE_string("gan_type", None, "gan | wgan | wgan_gp | vanilla_gan | vanilla_wgan (vanilla = unconditional).")
 flags.DEFINE_string("text_encoder", None, "pretrained_embeddings (char-CNN-RNN in the records) | bilstm (raw text) | auto.")
 flags.DEFINE_integer("image_size", None, "Generated image size (gan_cls: 4 * 2^k, e.g. 64).")
-flags.DEFINE_string("optimizer", None, "adam | rmsprop (gan_cls).")
+flags.DEFINE_string("optimizer", None, "gan_cls: adam | rmsprop; srcnn: adam | sgd.")
 flags.DEFINE_float("beta1", None, "Adam beta1 (gan_cls: 0.5).")
 flags.DEFINE_float("beta2", None, "Adam beta2.")
 flags.DEFINE_float("lr_decay", None, "gan_cls: multiply the learning rate by this every --lr_decay_every generator steps.")
@@ -84,11 +84,33 @@ flags.DEFINE_string("d_norm", None, "Discriminator norm: batch | layer | none | 
 flags.DEFINE_boolean("minibatch_discrimination", None, "Minibatch discrimination in D.")
 flags.DEFINE_boolean("random_flip", None, "Random horizontal flips in training (off for CSS: captions name left/right).")
 flags.DEFINE_integer("num_samples", None, "Images in the TensorBoard sample grid; --mode=generate: images per caption (default 8).")
+# SRCNN (configs/srcnn.py has the paper's values).
+flags.DEFINE_integer("scale", None, "srcnn: upscaling factor (the CPU preset: 4, i.e. 32 -> 128 px).")
+flags.DEFINE_integer("n1", None, "srcnn: filters of the 9x9 patch-extraction layer (64).")
+flags.DEFINE_integer("n2", None, "srcnn: filters of the non-linear mapping layer (32).")
+flags.DEFINE_integer("f1", None, "srcnn: patch-extraction kernel size (9).")
+flags.DEFINE_integer("f2", None, "srcnn: mapping kernel size (1).")
+flags.DEFINE_integer("f3", None, "srcnn: reconstruction kernel size (5).")
+flags.DEFINE_boolean("residual", None, "srcnn: predict the residual over the bicubic input (the paper: the image).")
+flags.DEFINE_string("init", None, "srcnn: weight init, paper (N(0, 0.001)) | he.")
+flags.DEFINE_string("downscale_method", None, "srcnn: how low-res inputs are made, bicubic | area (antialiased).")
+flags.DEFINE_string("hr_sampling", None, "srcnn: auto | native (records at image_size) | crop (the reader's random crops).")
+flags.DEFINE_integer("patch_size", None, "srcnn: train on random patches of this size (0 = whole images).")
+flags.DEFINE_float("last_layer_lr_scale", None, "srcnn --optimizer=sgd: the last layer's rate / the others' (0.1).")
+flags.DEFINE_integer("eval_batch_size", None, "Batch size of evaluation (and of --mode=eval generation).")
 # Export / retrieve.
 flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
 flags.DEFINE_string("image", None, "--mode=retrieve: path of the source image.")
 flags.DEFINE_string("text", None, "--mode=retrieve: the modification text. --mode=generate: the caption(s), several "
                     "separated by '|' (default: held-out captions).")
+flags.DEFINE_integer("eval_images", 1000, "--mode=eval of a generator: held-out captions to generate for (IS/FID/R-precision/CSS).")
+flags.DEFINE_string("inception_graph", None, "--mode=eval: the 2015 Inception graph (inception-2015-12-05.tgz, its folder or "
+                    "classify_image_graph_def.pb) for IS and FID; skipped without it.")
+flags.DEFINE_string("fid_model", None, "--mode=eval: a Keras model file (.keras) whose features give a second FID (fid_keras).")
+flags.DEFINE_string("css_classifier", None, "--mode=eval: workdir of a trained --model=css_classifier for CSS semantic "
+                    "accuracy and domain FID (default: runs/css_classifier when it exists and the records have scene cells).")
+flags.DEFINE_string("eval_output", None, "--mode=eval of a generator: metrics JSON path "
+                    "(default <workdir>/eval/generator_metrics_step<N>.json).")
 flags.DEFINE_string("output", None, "--mode=generate: PNG path of the sample sheet (default <workdir>/samples/generate_<step>.png).")
 flags.DEFINE_boolean("upscale", False, "--mode=generate: upscale the samples with the SRCNN in --srcnn_workdir.")
 flags.DEFINE_string("srcnn_workdir", "runs/srcnn", "--mode=generate --upscale: workdir of a trained --model=srcnn run.")
@@ -222,9 +244,9 @@ def run_generate(task: Any, workdir: str, step: int) -> str:
     for caption, words in out["unknown_words"].items():
         print(f"note: not in the vocabulary (read as unknown): {' '.join(words)}  [{caption}]", file=sys.stderr)
     if FLAGS.upscale:
-        from t2i_tf.train.run_config import restore_task
+        from t2i_tf.tasks.srcnn import load_upscaler
 
-        srcnn, srcnn_step = restore_task("srcnn", FLAGS.srcnn_workdir)
+        srcnn, srcnn_step = load_upscaler(FLAGS.srcnn_workdir)
         rows, cols = images.shape[:2]
         flat = srcnn.upscale(images.reshape(-1, *images.shape[2:]))
         images = np.asarray(flat).reshape(rows, cols, *flat.shape[1:])
@@ -235,6 +257,43 @@ def run_generate(task: Any, workdir: str, step: int) -> str:
     print(json.dumps({"output": path, "step": step, "images": list(images.shape), "captions": out["captions"],
                       "seed": FLAGS.seed}))
     return path
+
+
+DEFAULT_CSS_CLASSIFIER = os.path.join("runs", "css_classifier")
+
+
+def run_generator_eval(task: Any, workdir: str, step: int, config: dict[str, Any]) -> dict[str, float]:
+    """--mode=eval of a generator: the metrics JSON + TensorBoard; returns the metrics."""
+    from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator, write_generator_eval
+
+    classifier = FLAGS.css_classifier
+    if classifier is None and os.path.isdir(DEFAULT_CSS_CLASSIFIER):
+        from t2i_tf.data.records import read_info
+
+        if "scene_cells" in (read_info(config["data_dir"]).get("extra_int64") or {}):
+            classifier = DEFAULT_CSS_CLASSIFIER
+    if classifier is not None and not os.path.isdir(classifier):
+        raise UserError(f"--css_classifier {classifier} does not exist (train one: python main.py --model=css_classifier)")
+    options = EvalOptions(num_images=FLAGS.eval_images, batch_size=int(config.get("eval_batch_size", 100)),
+                          seed=FLAGS.seed, inception_graph=FLAGS.inception_graph, fid_model=FLAGS.fid_model,
+                          css_classifier=classifier)
+    metrics, protocol = evaluate_generator(task, options)
+    skipped = [name for name, given in (("IS/FID (no --inception_graph)", FLAGS.inception_graph),
+                                        ("CSS semantic accuracy (no --css_classifier)", classifier)) if not given]
+    protocol["skipped"] += skipped
+    path = write_generator_eval(workdir, step, metrics, protocol, FLAGS.eval_output)
+    print(f"generator metrics at step {step} -> {path}")
+    for name in protocol["skipped"]:
+        print(f"skipped: {name}")
+    return metrics
+
+
+def print_metric_lines(metrics: dict[str, float]) -> None:
+    """One ``| name | value |`` row per metric."""
+    print("| metric | value |")
+    print("|---|---|")
+    for key, value in metrics.items():
+        print(f"| {key} | {value:.4g} |")
 
 
 def run() -> int:
@@ -275,9 +334,11 @@ def run() -> int:
         jit_compile=FLAGS.jit_compile,
     )
     if FLAGS.mode == "train":
-        save_run_config(workdir, FLAGS.model, config)
         metrics = trainer.fit()
         print_recall_table(metrics)
+    elif FLAGS.mode == "eval" and hasattr(task, "generate_images"):
+        step = trainer.restore()
+        print_metric_lines(run_generator_eval(task, workdir, step, config))
     elif FLAGS.mode == "eval":
         metrics = trainer.evaluate()
         print_recall_table(metrics)

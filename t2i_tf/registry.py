@@ -14,6 +14,7 @@ from t2i_tf.errors import UserError
 _MODELS: dict[str, tuple[str, str]] = {
     "tirg": ("configs.tirg", "t2i_tf.tasks.tirg:TirgTask"),
     "gan_cls": ("configs.gan_cls", "t2i_tf.tasks.gan_cls:GanClsTask"),
+    "srcnn": ("configs.srcnn", "t2i_tf.tasks.srcnn:SrcnnTask"),
 }
 
 

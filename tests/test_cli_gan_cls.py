@@ -1,5 +1,6 @@
 """End-to-end: main.py --model=gan_cls on tiny captioned CSS (train, export, load the generator elsewhere)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,22 @@ np.save({str(tmp_path / 'img.npy')!r}, out["images"].numpy())
     np.testing.assert_array_equal(np.stack(first_row), exported[:3])  # same noise, same images as the export
     caption_band = sheet[PAD + cell + PAD:PAD + cell + PAD + 10]
     assert (caption_band < 128).any()  # the caption is written under its row
+
+    proc = run_main(*base, "--mode=eval", "--eval_images=12")
+    metrics_path = os.path.join(workdir, "eval", "generator_metrics_step2.json")
+    assert f"generator metrics at step 2 -> {metrics_path}" in proc.stdout
+    record = json.load(open(metrics_path))
+    assert record["step"] == 2 and record["metrics"]["num_images"] == 12
+    assert record["protocol"]["text_encoder"] == "bilstm" and any("R-precision" in s for s in record["protocol"]["skipped"])
+
+    # SRCNN on the same records (x4: 4 -> 16 px), then the GAN's samples upscaled 16 -> 64 px.
+    srcnn_dir = str(tmp_path / "srcnn")
+    run_main("--model=srcnn", "--preset=test", f"--data_dir={records}", f"--workdir={srcnn_dir}", "--num_iters=2")
+    big_path = str(tmp_path / "big.png")
+    proc = run_main(*base, "--mode=generate", f"--text={captions[0]}", "--num_samples=2", "--upscale",
+                    f"--srcnn_workdir={srcnn_dir}", f"--output={big_path}")
+    assert "upscaled x4" in proc.stdout and '"images": [1, 2, 64, 64, 3]' in proc.stdout
+    assert np.asarray(Image.open(big_path)).shape[1] == 2 * 64 + 3 * PAD
 
     proc = run_main(*base, "--mode=generate", "--text=zzz qqq", check=False)
     assert proc.returncode == 2 and "no word of the caption 'zzz qqq'" in proc.stderr

@@ -16,6 +16,9 @@ class Task(abc.ABC):
     """One model family (TIRG, GAN-CLS, ...) as seen by :class:`t2i_tf.train.Trainer`."""
 
     name: str = "task"
+    # Config keys the checkpoint's variable shapes depend on: a run resumed or restored with other
+    # values is refused with a message naming them (instead of a shape error from deep inside TF).
+    architecture_keys: tuple[str, ...] = ()
 
     def __init__(self, config: dict[str, Any]):
         self.config = dict(config)

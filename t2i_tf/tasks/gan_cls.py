@@ -437,6 +437,43 @@ class GanClsTask(Task):
         if self.conditional:
             tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
 
+    # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
+    def eval_batches(self, num_images: int, batch_size: int):
+        """The first ``num_images`` held-out records in file order (first caption each), with model inputs."""
+        ds = t2i_dataset(self.data_dir, self.eval_split, batch_size, self.image_size, training=False, seed=0)
+        left = int(num_images)
+        for b in ds:
+            if left <= 0:
+                return
+            b = {k: v[:left] for k, v in b.items()}
+            left -= int(b["image"].shape[0])
+            batch = self._model_inputs(b)
+            batch.update({k: b[k] for k in ("caption", "class_id", "scene_cells") if k in b})
+            yield batch
+
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
+        """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed)."""
+        n = int(batch["image"].shape[0])
+        z = tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant(seed, tf.int64))
+        return self.generator(model_inputs(z, self.condition(batch, training=False)), training=False)
+
+    def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
+        """(image, sentence) features of the co-trained matching encoders (``bilstm`` only) for R-precision."""
+        if self.text_encoder_kind != "bilstm":
+            return None
+        return (self.image_encoder(images, training=False).numpy(),
+                self.text_encoder(batch["tokens"], training=False).numpy())
+
+    def eval_protocol(self) -> dict[str, Any]:
+        """Model facts for the metrics JSON."""
+        out = {"model": "gan_cls", "gan_type": self.config["gan_type"], "image_size": self.image_size,
+               "eval_split": self.eval_split, "data_dir": os.path.abspath(self.data_dir),
+               "text_encoder": self.text_encoder_kind}
+        if self.text_encoder_kind == "bilstm":
+            out["r_precision_encoders"] = ("the BiLSTM sentence encoder and CNN image encoder trained alongside this "
+                                           "GAN with the matching loss (a DAMSM stand-in, not AttnGAN's DAMSM)")
+        return out
+
     # ---------------------------------------------------------------- generate
     def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0,
                  max_rows: int = 4) -> dict[str, Any]:

@@ -38,6 +38,21 @@ def load_run_config(workdir: str, model: str | None = None) -> dict[str, Any] | 
     return config
 
 
+def check_architecture(workdir: str, task: Any) -> None:
+    """Refuse to resume/restore ``workdir``'s checkpoint with other values of ``task.architecture_keys``."""
+    if not task.architecture_keys or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        return
+    saved = load_run_config(workdir, task.name)
+    if saved is None:
+        return
+    diff = [k for k in task.architecture_keys if k in saved and k in task.config and saved[k] != task.config[k]]
+    if diff:
+        was = " ".join(f"--{k}={saved[k]}" for k in diff)
+        now = " ".join(f"--{k}={task.config[k]}" for k in diff)
+        raise UserError(f"{workdir} holds a {task.name} checkpoint trained with {was}; got {now}: use those values "
+                        "or another --workdir")
+
+
 def restore_task(model: str, workdir: str, **overrides: Any):
     """Rebuild model family ``model`` from the run in ``workdir`` and restore its latest checkpoint.
 

@@ -12,13 +12,13 @@ import json
 import math
 import os
 import time
-from typing import Any
 
 import keras
 import tensorflow as tf
 
 from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
+from t2i_tf.train.run_config import check_architecture, save_run_config
 from t2i_tf.train.strategy import make_strategy
 
 
@@ -82,6 +82,7 @@ class Trainer:
             return int(self.step.numpy())
         os.makedirs(self.workdir, exist_ok=True)
         keras.utils.set_random_seed(self.seed)
+        check_architecture(self.workdir, self.task)
         self.task.prepare(self.workdir)
         self.task.build(self.strategy)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -126,6 +127,7 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train to ``num_iters`` (resuming), evaluating and checkpointing on schedule; returns the last eval."""
         start = self.setup()
+        save_run_config(self.workdir, self.task.name, self.task.config)
         self.task.config["data_seed"] = self.seed * 1_000_003 + start
         if start >= self.num_iters:
             self._log(f"checkpoint step {start} >= --num_iters={self.num_iters}: nothing to train")

@@ -1,0 +1,207 @@
+"""``--mode=eval`` for generators: every metric that applies, with its protocol, into one JSON and TensorBoard.
+
+A generator task provides (see :class:`GeneratorEvalSource`): the held-out records in file order, images
+generated for a batch of them, and optionally sentence / image features for R-precision. This module
+streams those batches through each metric's feature extractor, so memory holds features, not images:
+
+- Inception Score and FID with the 2015 Inception graph (``--inception_graph``: pool_3 for FID,
+  logits for IS, 10 splits), FID with any Keras model (``--fid_model``);
+- R-precision (R=1, 99 captions of other classes, 10 folds) with the task's matching encoders;
+- CSS semantic accuracy and the classifier-feature "domain FID" with a trained CSS classifier
+  (``--css_classifier``), when the records carry scene cell labels.
+
+Real-image statistics use the same records' images at the generator's resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+import tensorflow as tf
+
+from t2i_tf.errors import UserError
+from t2i_tf.eval.fid import GaussianAccumulator, frechet_distance
+from t2i_tf.eval.inception_score import inception_score
+from t2i_tf.eval.protocol import write_metrics_json
+from t2i_tf.eval.rprecision import r_precision
+
+
+class GeneratorEvalSource(Protocol):
+    """What a generator task offers the evaluation."""
+
+    image_size: int
+
+    def eval_batches(self, num_images: int, batch_size: int) -> Iterator[dict[str, tf.Tensor]]:
+        """The first ``num_images`` held-out records in file order: image, caption, class_id, [scene_cells], model inputs."""
+
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
+        """Float [-1, 1] images generated for ``batch``'s texts with noise seeded by ``seed``."""
+
+    def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(image features, sentence features) for R-precision, or None when the model has no text encoder."""
+
+    def eval_protocol(self) -> dict[str, Any]:
+        """Model facts for the protocol (eval split, noise, text encoder, R-precision encoders)."""
+
+
+@dataclasses.dataclass
+class EvalOptions:
+    """What to compute: sample count, batch, seeds, and which reference networks to load."""
+
+    num_images: int = 1000
+    batch_size: int = 100
+    seed: int = 0
+    splits: int = 10  # IS splits and R-precision folds
+    inception_graph: str | None = None
+    fid_model: str | None = None
+    css_classifier: str | None = None
+    num_mismatched: int = 99
+
+
+def _to_uint8(images: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
+def _quantized(images: tf.Tensor) -> tf.Tensor:
+    """What saving as PNG keeps, back in [-1, 1]: every metric sees the images a user would see."""
+    return tf.cast(_to_uint8(images), tf.float32) / 127.5 - 1.0
+
+
+class _Fid:
+    """Streaming Gaussian fits of real and generated features of one extractor."""
+
+    def __init__(self) -> None:
+        self.real, self.fake = GaussianAccumulator(), GaussianAccumulator()
+
+    def update(self, real: np.ndarray, fake: np.ndarray) -> None:
+        self.real.update(np.asarray(real, np.float64))
+        self.fake.update(np.asarray(fake, np.float64))
+
+    def value(self) -> float:
+        (mu1, s1), (mu2, s2) = self.real.stats(), self.fake.stats()
+        return float(frechet_distance(mu1, s1, mu2, s2))
+
+
+def evaluate_generator(task: GeneratorEvalSource, options: EvalOptions) -> tuple[dict[str, float], dict[str, Any]]:
+    """All applicable generator metrics over ``options.num_images`` held-out captions: (metrics, protocol)."""
+    if options.num_images < options.splits:
+        raise UserError(f"--eval_images must be >= {options.splits} (the IS splits / R-precision folds); "
+                        f"got {options.num_images}")
+    if options.batch_size < 1:
+        raise UserError(f"--eval_batch_size must be >= 1; got {options.batch_size}")
+    inception = fid_model = classifier = None
+    if options.inception_graph:
+        from t2i_tf.eval.inception_graph import InceptionGraph
+
+        inception = InceptionGraph(options.inception_graph)
+    if options.fid_model:
+        from t2i_tf.eval.inception_graph import KerasFeatureExtractor
+
+        fid_model = KerasFeatureExtractor(options.fid_model)
+    if options.css_classifier:
+        from t2i_tf.eval.css_semantic import load_css_classifier
+
+        classifier = load_css_classifier(options.css_classifier)
+
+    fids = {"fid": _Fid(), "fid_keras": _Fid(), "css_domain_fid": _Fid()}
+    logits, img_feats, txt_feats, class_ids = [], [], [], []
+    pred_cells, real_cells, target_cells = [], [], []
+    n = 0
+    for b_index, batch in enumerate(task.eval_batches(options.num_images, options.batch_size)):
+        real = batch["image"]
+        fake = _quantized(task.generate_images(batch, (options.seed, b_index)))
+        n += int(fake.shape[0])
+        class_ids.append(batch["class_id"].numpy())
+        if inception is not None:
+            real_pool = inception.features(real)
+            fake_pool, fake_logits = inception.features_and_logits(fake)
+            fids["fid"].update(real_pool, fake_pool)
+            logits.append(fake_logits)
+        if fid_model is not None:
+            fids["fid_keras"].update(fid_model.features(real), fid_model.features(fake))
+        matching = task.matching_features(fake, batch)
+        if matching is not None:
+            img_feats.append(matching[0])
+            txt_feats.append(matching[1])
+        if classifier is not None:
+            if "scene_cells" not in batch:
+                raise UserError("--css_classifier needs records with scene cell labels (captioned CSS converted by "
+                                "datasets/css/captions.py); these records have none")
+            pred_cells.append(np.asarray(classifier.predict_cells(fake)))
+            real_cells.append(np.asarray(classifier.predict_cells(real)))
+            target_cells.append(batch["scene_cells"].numpy())
+            fids["css_domain_fid"].update(np.asarray(classifier.features(real)), np.asarray(classifier.features(fake)))
+    if n < options.num_images:
+        raise UserError(f"--eval_images={options.num_images} but the held-out split has only {n} usable records")
+
+    metrics: dict[str, float] = {"num_images": float(n)}
+    protocol: dict[str, Any] = {
+        "num_images": n,
+        "images": "the first num_images held-out records in file order, each with its first caption; "
+                  "generated images are rounded to uint8 (as saved) before every metric",
+        "noise": "z = tf.random.stateless_normal([batch, z_dim], seed=[seed, batch_index]), batches of batch_size",
+        "seed": options.seed,
+        "batch_size": options.batch_size,
+        "real_images": f"the same records' images resized to {task.image_size} px (bilinear, antialiased)",
+        **task.eval_protocol(),
+    }
+    if inception is not None:
+        is_mean, is_std = inception_score(np.concatenate(logits), splits=options.splits, from_logits=True)
+        metrics.update(inception_score=is_mean, inception_score_std=is_std, fid=fids["fid"].value())
+        protocol["inception"] = dict(inception.protocol(), is_splits=options.splits,
+                                     is_formula="exp(E_x KL(p(y|x) || p(y))) per consecutive split; mean and std")
+    if fid_model is not None:
+        metrics["fid_keras"] = fids["fid_keras"].value()
+        protocol["fid_model"] = fid_model.protocol()
+    protocol["skipped"] = []
+    all_classes = np.concatenate(class_ids)
+    fewest_others = n - np.unique(all_classes, return_counts=True)[1].max()
+    if img_feats and fewest_others < options.num_mismatched:
+        protocol["skipped"].append(f"R-precision: a class has only {fewest_others} captions of other classes among the "
+                                   f"{n} images, {options.num_mismatched} needed (raise --eval_images)")
+    elif img_feats:
+        rp = r_precision(np.concatenate(img_feats), np.concatenate(txt_feats), all_classes,
+                         num_mismatched=options.num_mismatched, folds=options.splits, seed=options.seed)
+        metrics.update(r_precision=rp.mean, r_precision_std=rp.std)
+        protocol["r_precision"] = {
+            "r": 1, "mismatched_captions": options.num_mismatched, "mismatched_from": "other classes of the same set",
+            "folds": options.splits, "similarity": "cosine", "seed": options.seed}
+    if classifier is not None:
+        from t2i_tf.eval.css_semantic import semantic_scores
+
+        pred, real_pred, target = map(np.concatenate, (pred_cells, real_cells, target_cells))
+        for key, value in semantic_scores(pred, target).items():
+            metrics[f"css_{key}"] = value
+        metrics["css_classifier_real_cell_accuracy"] = semantic_scores(real_pred, target)["cell_accuracy"]
+        metrics["css_domain_fid"] = fids["css_domain_fid"].value()
+        protocol["css_semantic"] = {
+            "classifier_workdir": os.path.abspath(options.css_classifier),
+            "classifier_step": _checkpoint_step(options.css_classifier),
+            "scores": "9 cell codes per image vs the record's scene; objects (cell, size, colour, shape) micro-averaged "
+                      "precision/recall/F1; scene accuracy = all 9 cells right",
+            "trust": "css_classifier_real_cell_accuracy: the classifier on the real images of the same records",
+            "domain_fid": "Frechet distance of the classifier's pooled features, real vs generated"}
+    return metrics, protocol
+
+
+def _checkpoint_step(workdir: str) -> int | None:
+    ckpt = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    return int(ckpt.rsplit("-", 1)[1]) if ckpt else None
+
+
+def write_generator_eval(workdir: str, step: int, metrics: dict[str, float], protocol: dict[str, Any],
+                         path: str | None = None) -> str:
+    """The metrics JSON (``<workdir>/eval/generator_metrics_step<step>.json`` by default) and the same scalars
+    in TensorBoard's eval run under ``generator/``; returns the JSON path."""
+    path = path or os.path.join(workdir, "eval", f"generator_metrics_step{step}.json")
+    write_metrics_json(path, metrics, protocol, step)
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
+    with writer.as_default(step=step):
+        for key, value in metrics.items():
+            tf.summary.scalar(f"generator/{key}", value)
+    writer.flush()
+    writer.close()
+    return path
