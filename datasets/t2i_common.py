@@ -13,7 +13,10 @@ Record schema (one example per image):
 - ``class_id``: int64 (the dataset's own 1-based class number);
 - ``captions``: bytes list, every caption of the image as a raw (UTF-8) string;
 - ``embeddings``: float list ``[num_embeddings * embedding_dim]`` (only when the dataset ships
-  char-CNN-RNN embeddings; ``embedding_dim`` is in info.json).
+  char-CNN-RNN embeddings; ``embedding_dim`` is in info.json);
+- extra int64 lists a converter adds per image (``Item.extra_int64``, e.g. captioned CSS's
+  ``scene_cells``): listed in info.json ``features`` and in ``extra_int64`` as name -> length (null when
+  lengths vary), so readers know they exist. Every item of a record set carries the same names.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class Item:
     crop: bool = False
     embeddings: np.ndarray | None = None
     skip_reason: str | None = None
+    extra_int64: dict[str, Sequence[int]] | None = None  # more int64 list features (same names on every item)
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -281,6 +285,7 @@ class T2IWriter:
         self.captions_range = _Range()
         self.embeddings_range = _Range()
         self.embedding_dim: int | None = None
+        self.extra_int64: dict[str, int | None] | None = None  # name -> length (None: varies); set by the first item
 
     def skip(self, split: str, reason: str, name: str) -> None:
         """Count an item skipped outside :meth:`write_split` (e.g. its split is unknown)."""
@@ -358,17 +363,36 @@ class T2IWriter:
         if emb is not None:
             features["embeddings"] = float_feature(emb.reshape(-1))
             self.embeddings_range.add(int(emb.shape[0]))
+        features.update(self._extra_features(item))
         self.captions_range.add(len(captions))
         if split == self.vocab_split:
             self.vocab.update(captions)
         return make_example(features)
+
+    def _extra_features(self, item: Item) -> dict[str, Any]:
+        """``item.extra_int64`` as features, checking every item carries the same names."""
+        extra = {str(k): [int(v) for v in values] for k, values in (item.extra_int64 or {}).items()}
+        clash = set(extra) & {"image", "name", "class_id", "captions", "embeddings"}
+        if clash:
+            raise UserError(f"extra int64 feature(s) {sorted(clash)} of '{item.name}' would replace the schema's own")
+        if self.extra_int64 is None:
+            self.extra_int64 = {k: len(v) for k, v in extra.items()}
+        elif set(extra) != set(self.extra_int64):
+            raise UserError(f"'{item.name}' has extra int64 features {sorted(extra)}, the items before it "
+                            f"{sorted(self.extra_int64)}: every item must carry the same ones")
+        for k, v in extra.items():
+            if self.extra_int64[k] is not None and self.extra_int64[k] != len(v):
+                self.extra_int64[k] = None
+        return {k: int64_feature(v) for k, v in extra.items()}
 
     def finish(self, split_source: str, sources: dict[str, Any], extra: dict[str, Any] | None = None) -> dict:
         """Write info.json, print the one-line summary and return the info dict."""
         info: dict[str, Any] = {
             "dataset": self.dataset,
             "format": FORMAT,
-            "features": ["image", "name", "class_id", "captions"] + (["embeddings"] if self.embedding_dim else []),
+            "features": ["image", "name", "class_id", "captions"] + (["embeddings"] if self.embedding_dim else [])
+            + sorted(self.extra_int64 or {}),
+            "extra_int64": dict(sorted((self.extra_int64 or {}).items())),
             "splits": self.splits,
             "num_classes": len({c for s in self.splits.values() for c in s["class_ids"]}),
             "class_names": {str(k): v for k, v in sorted(self.class_names.items())},

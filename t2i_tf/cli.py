@@ -98,6 +98,14 @@ flags.DEFINE_string("hr_sampling", None, "srcnn: auto | native (records at image
 flags.DEFINE_integer("patch_size", None, "srcnn: train on random patches of this size (0 = whole images).")
 flags.DEFINE_float("last_layer_lr_scale", None, "srcnn --optimizer=sgd: the last layer's rate / the others' (0.1).")
 flags.DEFINE_integer("eval_batch_size", None, "Batch size of evaluation (and of --mode=eval generation).")
+# CSS semantic classifier (configs/css_classifier.py).
+flags.DEFINE_integer("width", None, "css_classifier: channels of the shape / colour towers.")
+flags.DEFINE_integer("hidden_dim", None, "css_classifier: hidden size of the per-cell heads.")
+flags.DEFINE_float("lr_min_ratio", None, "css_classifier: cosine decay to this fraction of --learning_rate.")
+flags.DEFINE_boolean("random_crop", None, "css_classifier: random crops in training (off: CSS objects sit on exact cells).")
+flags.DEFINE_float("rescale_prob", None, "css_classifier: fraction of training batches shrunk to a random size and back.")
+flags.DEFINE_integer("rescale_min_size", None, "css_classifier: the smallest size of those rescalings.")
+flags.DEFINE_integer("eval_max_examples", None, "css_classifier: test scenes scored per evaluation (0 = all).")
 # Export / retrieve.
 flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
 flags.DEFINE_string("image", None, "--mode=retrieve: path of the source image.")

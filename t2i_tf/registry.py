@@ -15,6 +15,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "tirg": ("configs.tirg", "t2i_tf.tasks.tirg:TirgTask"),
     "gan_cls": ("configs.gan_cls", "t2i_tf.tasks.gan_cls:GanClsTask"),
     "srcnn": ("configs.srcnn", "t2i_tf.tasks.srcnn:SrcnnTask"),
+    "css_classifier": ("configs.css_classifier", "t2i_tf.tasks.css_classifier:CssClassifierTask"),
 }
 
 

@@ -13,6 +13,8 @@ in the source), one example per *distinct* scene:
   scenes share a caption and so a class, hence the reader's "wrong image of a different class" is
   always a scene that does *not* match the caption, while hard negatives (same objects, other colours
   or places) still occur. Buckets carry no meaning beyond that;
+- ``scene_cells``: int64 [9], the scene's cell codes (0 = empty, else 1 + a code of (size, colour,
+  shape); defined in t2i_tf/data/css_cells.py), the labels of the CSS semantic classifier;
 - ``embeddings`` (only with ``attribute_embeddings``): one oracle "scene attribute" vector per caption
   (identical for all captions of a scene), 9 cells x [present, 2 sizes, 8 colours, 3 shapes] = 126
   multi-hot values, so Reed-style training on precomputed embeddings can run on CSS too.
@@ -40,6 +42,7 @@ from PIL import Image
 from datasets.css.generate import (COLORS, GENERATION_FILE, NPY_NAME, SHAPES, SIZES, atomic_build, ensure_css_data,
                                    pos_cell, render_scene, scene_caption)
 from datasets.t2i_common import Item, T2IWriter, run_cli
+from t2i_tf.data.css_cells import CODE_RULE, scene_cells
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.errors import UserError
 
@@ -178,11 +181,15 @@ def convert_css_captions(raw_dir: str, out_dir: str, image_size: int = 64,
                 duplicates[split] = duplicates.get(split, 0) + 1
                 continue
             seen.add(key)
+            try:
+                cells = scene_cells(objs)
+            except ValueError as e:
+                raise UserError(f"{raw_dir} split '{split}' image {idx}: {e}") from None
             captions = scene_captions(objs, captions_per_image)
             cid = class_id_of(captions[0], num_classes)
             emb = np.repeat(attribute_embedding(objs)[None], len(captions), 0) if attribute_embeddings else None
             yield Item(name=f"css_{split}_{idx:06d}", class_id=cid, image_bytes=_png(render_scene(objs, image_size)),
-                       captions=captions, embeddings=emb)
+                       captions=captions, embeddings=emb, extra_int64={"scene_cells": cells})
 
     for split, objects_img in splits.items():
         writer.write_split(split, items(split, objects_img),
@@ -192,6 +199,7 @@ def convert_css_captions(raw_dir: str, out_dir: str, image_size: int = 64,
         "image_size": int(image_size),
         "class_id_rule": CLASS_ID_RULE.replace("num_classes", str(num_classes)),
         "captions_rule": f"scene_caption + paraphrases, first {captions_per_image}",
+        "scene_cells_rule": CODE_RULE,
         "duplicate_scenes_dropped": duplicates,
         "raw_dir": os.path.abspath(raw_dir),
         "embeddings_kind": "css scene attributes (9 cells x [present, size, colour, shape] multi-hot)"
@@ -206,10 +214,15 @@ def convert_css_captions(raw_dir: str, out_dir: str, image_size: int = 64,
     return writer.finish("css splits (train/test of the source npy)", {"raw_dir": os.path.abspath(raw_dir)}, extra)
 
 
+# Bumped when the records change, so caches written before are not reused (v2: + scene_cells).
+RECORDS_VERSION = 2
+
+
 def default_dir_name(raw_dir: str, image_size: int, captions_per_image: int, num_classes: int,
                      attribute_embeddings: bool) -> str:
+    """The cache dir of one conversion of ``raw_dir`` (versioned by ``RECORDS_VERSION``)."""
     return (raw_dir.rstrip(os.sep) + f"_captions_px{image_size}_c{captions_per_image}_k{num_classes}"
-            + ("_attr" if attribute_embeddings else ""))
+            + ("_attr" if attribute_embeddings else "") + f"_v{RECORDS_VERSION}")
 
 
 def prepare_default_css_captions(data_root: str | None = None, seed: int = 0, image_size: int = 64,

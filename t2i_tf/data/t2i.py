@@ -8,7 +8,10 @@ Each batch is a dict:
 - ``embedding``: float32 ``[B, D]`` (only when the records carry char-CNN-RNN embeddings): the mean
   of 4 randomly chosen captions' embeddings when training (GAN-CLS / StackGAN), of all when not;
 - ``wrong_image``: float32 ``[B, S, S, 3]``, an image of a *different class* for the matching-aware
-  (GAN-CLS) loss.
+  (GAN-CLS) loss;
+- ``scene_cells``: int64 ``[B, 9]`` (only when info.json lists it: captioned CSS), the scene's cell codes
+  (t2i_tf/data/css_cells.py), passed through unchanged — a random flip would not move them, so readers of
+  cell labels pass ``random_flip=False`` (random crops keep every CSS object in its cell).
 
 Wrong images come from a second, independently shuffled stream of the same records: the records of
 both streams are grouped ``wrong_candidates`` at a time and each real example takes the first
@@ -19,8 +22,9 @@ this happens with probability (1/C)^wrong_candidates, i.e. never in practice, bu
 "different class" a guarantee rather than a likelihood.
 
 Training: resize to 76/64*S (76 for 64, 304 for 256), random S crop, random horizontal flip (the
-wrong image gets its own crop and flip); evaluation: resize to S. All randomness is stateless and
-derived from ``seed`` and the element's position, so a pipeline is deterministic given its seed.
+wrong image gets its own crop and flip; ``random_crop=False`` resizes to S instead); evaluation:
+resize to S. All randomness is stateless and derived from ``seed`` and the element's position, so a
+pipeline is deterministic given its seed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from t2i_tf.data.records import read_info, shard_paths
 from t2i_tf.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
+SCENE_CELLS = "scene_cells"
 EMBEDDINGS_SAMPLED = 4  # captions averaged per training embedding (Reed et al. / StackGAN's NUM_EMBEDDING)
 
 
@@ -94,11 +99,15 @@ def _seed(seed: int, index: tf.Tensor, k: int) -> tf.Tensor:
 
 
 def _image(encoded: tf.Tensor, image_size: int, training: bool, seed: int, index: tf.Tensor, k: int,
-           random_flip: bool = True) -> tf.Tensor:
-    """Decode, resize (and when training random-crop and, if ``random_flip``, flip) to float32 [S, S, 3] in [-1, 1]."""
+           random_flip: bool = True, random_crop: bool = True) -> tf.Tensor:
+    """Decode, resize (and when training random-crop and flip, as enabled) to float32 [S, S, 3] in [-1, 1]."""
     img = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     img.set_shape([None, None, 3])
-    if training:
+    if training and not random_crop:
+        img = tf.image.resize(img, [image_size, image_size], method="bilinear", antialias=True)
+        if random_flip:
+            img = tf.image.stateless_random_flip_left_right(img, seed=_seed(seed, index, k + 1))
+    elif training:
         size = load_size(image_size)
         img = tf.image.resize(img, [size, size], method="bilinear", antialias=True)
         img = tf.image.stateless_random_crop(img, [image_size, image_size, 3], seed=_seed(seed, index, k))
@@ -113,13 +122,15 @@ def _image(encoded: tf.Tensor, image_size: int, training: bool, seed: int, index
 
 def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64, training: bool = True,
                 seed: int = 0, input_context: tf.distribute.InputContext | None = None,
-                shuffle_buffer: int = 1024, wrong_candidates: int = 32, random_flip: bool = True) -> tf.data.Dataset:
-    """Batches of {image, caption, class_id, [embedding], wrong_image} from converted text-to-image records.
+                shuffle_buffer: int = 1024, wrong_candidates: int = 32, random_flip: bool = True,
+                random_crop: bool = True) -> tf.data.Dataset:
+    """Batches of {image, caption, class_id, [embedding], wrong_image, [scene_cells]} from text-to-image records.
 
     ``batch_size`` is per input pipeline (pass the per-replica size under a strategy); with
     ``input_context`` the records are sharded by its pipeline id (by file when there are enough
     shards, else by record). Training repeats forever and drops the last partial batch; evaluation
-    is one pass in file order. ``random_flip=False`` for captions that say left/right (CSS scenes).
+    is one pass in file order. ``random_flip=False`` for captions that say left/right (CSS scenes);
+    ``random_crop=False`` trains on the whole image resized to S.
     """
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
@@ -139,6 +150,9 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
             "captions": tf.io.VarLenFeature(tf.string)}
     if emb_dim:
         spec["embeddings"] = tf.io.VarLenFeature(tf.float32)
+    cells_len = (info.get("extra_int64") or {}).get(SCENE_CELLS)
+    if cells_len:
+        spec[SCENE_CELLS] = tf.io.FixedLenFeature([int(cells_len)], tf.int64)
 
     pid = input_context.input_pipeline_id if input_context is not None else 0
     seed = int(seed) + 100_003 * pid  # each input pipeline draws its own crops, flips and wrong images
@@ -159,7 +173,7 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
             pick = tf.random.stateless_uniform([], _seed(seed, index, 0), 0, tf.shape(captions)[0], dtype=tf.int32)
         else:
             pick = 0
-        out = {"image": _image(ex["image"], image_size, training, seed, index, 2, random_flip),
+        out = {"image": _image(ex["image"], image_size, training, seed, index, 2, random_flip, random_crop),
                "caption": captions[pick],
                "class_id": ex["class_id"]}
         if emb_dim:
@@ -169,7 +183,9 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
                 chosen = tf.argsort(noise)[:EMBEDDINGS_SAMPLED]
                 emb = tf.gather(emb, chosen)
             out["embedding"] = tf.ensure_shape(tf.reduce_mean(emb, axis=0), [emb_dim])
-        out["wrong_image"] = _image(wrong_ex["image"], image_size, training, seed, index, 4, random_flip)
+        out["wrong_image"] = _image(wrong_ex["image"], image_size, training, seed, index, 4, random_flip, random_crop)
+        if cells_len:
+            out[SCENE_CELLS] = ex[SCENE_CELLS]
         return out
 
     ds = pairs.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)

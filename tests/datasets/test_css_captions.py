@@ -10,7 +10,8 @@ import tensorflow as tf
 from PIL import Image
 
 from datasets.css import captions as cc
-from datasets.css.generate import NPY_NAME, generate_css, generated_dir_name, render_scene, scene_caption
+from datasets.css.generate import NPY_NAME, generate_css, generated_dir_name, pos_cell, render_scene, scene_caption
+from t2i_tf.data.css_cells import cells_objects, decode_object
 from t2i_tf.data.records import read_info
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.data.t2i import t2i_dataset
@@ -98,7 +99,8 @@ def test_prepare_default_is_made_once_and_reused(tmp_path, monkeypatch):
     sizes = dict(num_base_scenes=2, edits_per_scene=2)
     first = cc.prepare_default_css_captions(str(tmp_path), seed=0, image_size=16, **sizes)
     assert os.path.basename(first).startswith(generated_dir_name(0, **sizes))  # raw scenes shared with TIRG's default
-    assert first.endswith("_captions_px16_c3_k50") and read_info(first)["image_size"] == 16
+    assert first.endswith("_captions_px16_c3_k50_v2") and read_info(first)["image_size"] == 16
+    assert read_info(first)["extra_int64"] == {"scene_cells": 9}  # caches from before scene_cells are not reused
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]  # built in a temp dir, renamed into place
 
     def fail(*a, **k):
@@ -106,6 +108,41 @@ def test_prepare_default_is_made_once_and_reused(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cc, "convert_css_captions", fail)
     assert cc.prepare_default_css_captions(str(tmp_path), seed=0, image_size=16, **sizes) == first
+
+
+def test_scene_cells_name_each_cells_object(raw, tmp_path):
+    out = str(tmp_path / "rec_cells")
+    info = cc.convert_css_captions(raw, out, image_size=16)
+    assert info["extra_int64"] == {"scene_cells": 9} and "scene_cells" in info["features"]
+    assert "1 + (size * 8 + colour) * 3 + shape" in info["scene_cells_rule"]
+    data = load_npy(os.path.join(raw, NPY_NAME))
+    spec = {"name": tf.io.FixedLenFeature([], tf.string), "scene_cells": tf.io.FixedLenFeature([9], tf.int64)}
+    n_objects = 0
+    for split in ("train", "test"):
+        for s in tf.data.TFRecordDataset(sorted(glob.glob(os.path.join(out, f"{split}-*.tfrecord")))):
+            ex = tf.io.parse_single_example(s, spec)
+            objs = data[split]["objects_img"][int(ex["name"].numpy().decode().rsplit("_", 1)[1])]
+            cells = ex["scene_cells"].numpy()
+            want = {pos_cell(o["pos"]): (o["size"], o["color"], o["shape"]) for o in objs}
+            for cell in range(9):
+                assert decode_object(cells[cell]) == want.get(cell), (split, cell, cells, objs)
+            n_objects += len(objs)
+    assert n_objects > 20
+
+
+def test_reader_passes_scene_cells_through(raw, tmp_path):
+    out = str(tmp_path / "rec_reader")
+    cc.convert_css_captions(raw, out, image_size=16)
+    ev = next(iter(t2i_dataset(out, "test", 64, image_size=16, training=False)))
+    assert ev["scene_cells"].dtype == tf.int64 and ev["scene_cells"].shape[1:] == (9,)
+    tr = next(iter(t2i_dataset(out, "test", 8, image_size=16, training=True, seed=1, random_flip=False,
+                               random_crop=False)))
+    assert tr["scene_cells"].shape == (8, 9)
+    for batch in (ev, tr):
+        for image, cells in zip(batch["image"].numpy(), batch["scene_cells"].numpy()):
+            # Generated objects sit at cell centres: the cells alone re-render the very image they came with
+            # (and with random_crop=False a training image is the whole scene, as in evaluation).
+            np.testing.assert_allclose(image, render_scene(cells_objects(cells), 16) / 127.5 - 1.0, atol=1e-5)
 
 
 def test_clear_errors(tmp_path, raw):

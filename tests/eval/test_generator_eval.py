@@ -1,0 +1,146 @@
+"""Generator evaluation: metrics streamed over held-out batches, the protocol, the JSON and TensorBoard."""
+
+import glob
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2i_tf.errors import UserError
+from t2i_tf.eval import generator_eval
+from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator, write_generator_eval
+
+
+class FakeGenerator:
+    """Held-out set of N images of 4 classes; ``mode`` says what the "generator" makes of them."""
+
+    image_size = 8
+
+    def __init__(self, n=120, mode="copy", with_cells=False):
+        rng = np.random.default_rng(0)
+        self.images = rng.uniform(-1, 1, (n, 8, 8, 3)).astype(np.float32)
+        self.class_ids = np.arange(n) % 4
+        self.cells = rng.integers(0, 49, (n, 9))
+        self.mode, self.with_cells, self.seeds = mode, with_cells, []
+
+    def eval_batches(self, num_images, batch_size):
+        for start in range(0, min(num_images, len(self.images)), batch_size):
+            stop = min(start + batch_size, num_images, len(self.images))
+            b = {"image": tf.constant(self.images[start:stop]), "class_id": tf.constant(self.class_ids[start:stop])}
+            if self.with_cells:
+                b["scene_cells"] = tf.constant(self.cells[start:stop])
+            yield b
+
+    def generate_images(self, batch, seed):
+        self.seeds.append(seed)
+        if self.mode == "copy":
+            return batch["image"]
+        return tf.zeros_like(batch["image"])  # a collapsed generator: one grey image
+
+    def matching_features(self, images, batch):
+        onehot = np.eye(4, dtype=np.float32)[batch["class_id"].numpy()]
+        if self.mode == "copy":
+            return onehot, onehot
+        # The collapsed images match no caption better than chance: random image features.
+        return np.random.default_rng(len(self.seeds)).normal(size=onehot.shape).astype(np.float32), onehot
+
+    def eval_protocol(self):
+        return {"model": "fake"}
+
+
+@pytest.fixture(scope="module")
+def feature_model(tmp_path_factory):
+    inputs = keras.Input([8, 8, 3])
+    outputs = keras.layers.Dense(6, kernel_initializer=keras.initializers.RandomNormal(seed=1))(
+        keras.layers.Flatten()(inputs))
+    path = str(tmp_path_factory.mktemp("fid_model") / "features.keras")
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def test_perfect_and_collapsed_generators(feature_model):
+    perfect, perfect_protocol = evaluate_generator(FakeGenerator(), EvalOptions(num_images=100, batch_size=32,
+                                                                               fid_model=feature_model, num_mismatched=20))
+    collapsed, _ = evaluate_generator(FakeGenerator(mode="zeros"), EvalOptions(num_images=100, batch_size=32,
+                                                                              fid_model=feature_model, num_mismatched=20))
+    assert perfect["num_images"] == 100
+    assert perfect["fid_keras"] == pytest.approx(0.0, abs=1e-6)
+    assert collapsed["fid_keras"] > 1.0
+    assert perfect["r_precision"] == 1.0 and perfect["r_precision_std"] == 0.0
+    assert collapsed["r_precision"] < 0.5
+    assert perfect_protocol["fid_model"]["feature_dim"] == 6 and perfect_protocol["model"] == "fake"
+    assert perfect_protocol["r_precision"]["mismatched_captions"] == 20
+
+
+def test_noise_seed_per_batch_and_image_count():
+    fake = FakeGenerator(n=50)
+    evaluate_generator(fake, EvalOptions(num_images=45, batch_size=20, seed=7, num_mismatched=5))
+    assert fake.seeds == [(7, 0), (7, 1), (7, 2)]
+    few, protocol = evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=20, num_mismatched=99))
+    assert "r_precision" not in few and "R-precision: a class has only 15 captions" in protocol["skipped"][0]
+    with pytest.raises(UserError, match="has only 50 usable records"):
+        evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=60, batch_size=20, num_mismatched=5))
+    with pytest.raises(UserError, match="--eval_images must be >= 10"):
+        evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=5))
+
+
+class CellReader:
+    """A stand-in classifier that reads every scene as empty and the image mean as its feature."""
+
+    def predict_cells(self, images):
+        return np.zeros([int(images.shape[0]), 9], np.int64)
+
+    def features(self, images):
+        return tf.reduce_mean(images, axis=[1, 2])
+
+
+def test_css_semantic_scores_and_their_protocol(monkeypatch, tmp_path):
+    import t2i_tf.eval.css_semantic as css_semantic
+
+    monkeypatch.setattr(css_semantic, "load_css_classifier", lambda workdir: CellReader())
+    fake = FakeGenerator(n=40, with_cells=True)
+    fake.cells[:, :] = 0
+    fake.cells[:20, 4] = 7  # half the scenes have one object in the centre
+    metrics, protocol = evaluate_generator(fake, EvalOptions(num_images=40, batch_size=16, css_classifier=str(tmp_path),
+                                                             num_mismatched=5))
+    assert metrics["css_cell_accuracy"] == pytest.approx((20 * 9 + 20 * 8) / (40 * 9))
+    assert metrics["css_scene_accuracy"] == pytest.approx(0.5)
+    assert metrics["css_object_recall"] == 0.0 and metrics["css_object_f1"] == 0.0
+    assert metrics["css_domain_fid"] == pytest.approx(0.0, abs=1e-6)  # a copying generator: same features
+    assert protocol["css_semantic"]["classifier_workdir"] == str(tmp_path)
+    with pytest.raises(UserError, match="needs records with scene cell labels"):
+        evaluate_generator(FakeGenerator(n=40), EvalOptions(num_images=40, css_classifier=str(tmp_path), num_mismatched=5))
+
+
+def test_json_and_tensorboard(tmp_path):
+    metrics, protocol = evaluate_generator(FakeGenerator(), EvalOptions(num_images=100, num_mismatched=20))
+    path = write_generator_eval(str(tmp_path), 42, metrics, protocol)
+    assert path == os.path.join(str(tmp_path), "eval", "generator_metrics_step42.json")
+    record = json.load(open(path))
+    assert record["step"] == 42 and record["metrics"]["r_precision"] == 1.0
+    assert record["protocol"]["num_images"] == 100 and "noise" in record["protocol"]
+    tags = {}
+    for events in glob.glob(os.path.join(str(tmp_path), "eval", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(events):
+            for v in event.summary.value:
+                tags[v.tag] = event.step
+    assert tags["generator/r_precision"] == 42
+
+
+def test_inception_metrics_with_a_graph_of_the_reference_names(tmp_path):
+    from tests.eval.test_inception_graph import build_synthetic_inception_graph_def
+
+    pb = tmp_path / "classify_image_graph_def.pb"
+    pb.write_bytes(build_synthetic_inception_graph_def().SerializeToString())
+    metrics, protocol = evaluate_generator(FakeGenerator(n=20), EvalOptions(num_images=20, batch_size=10,
+                                                                            inception_graph=str(pb), num_mismatched=5))
+    assert metrics["fid"] == pytest.approx(0.0, abs=1e-3)  # generated == real
+    assert metrics["inception_score"] >= 1.0
+    assert protocol["inception"]["is_splits"] == 10 and len(protocol["inception"]["weights_sha256"]) == 64
+
+
+def test_module_exports():
+    assert generator_eval.EvalOptions().num_images == 1000
