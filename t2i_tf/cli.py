@@ -102,7 +102,7 @@ flags.DEFINE_integer("eval_batch_size", None, "Batch size of evaluation (and of 
 flags.DEFINE_integer("width", None, "css_classifier: channels of the shape / colour towers.")
 flags.DEFINE_integer("hidden_dim", None, "css_classifier: hidden size of the per-cell heads.")
 flags.DEFINE_float("lr_min_ratio", None, "css_classifier: cosine decay to this fraction of --learning_rate.")
-flags.DEFINE_boolean("random_crop", None, "css_classifier: random crops in training (off: CSS objects sit on exact cells).")
+flags.DEFINE_boolean("random_crop", None, "Resize to 76/64 of the size + random crop in training (off for CSS: objects sit on exact cells).")
 flags.DEFINE_float("rescale_prob", None, "css_classifier: fraction of training batches shrunk to a random size and back.")
 flags.DEFINE_integer("rescale_min_size", None, "css_classifier: the smallest size of those rescalings.")
 flags.DEFINE_integer("eval_max_examples", None, "css_classifier: test scenes scored per evaluation (0 = all).")

@@ -176,6 +176,11 @@ def evaluate_generator(task: GeneratorEvalSource, options: EvalOptions) -> tuple
         for key, value in semantic_scores(pred, target).items():
             metrics[f"css_{key}"] = value
         metrics["css_classifier_real_cell_accuracy"] = semantic_scores(real_pred, target)["cell_accuracy"]
+        # What a generator making perfect scenes that ignore the text would score: real scenes read against
+        # the next record's caption.
+        mismatched = semantic_scores(np.roll(real_pred, 1, axis=0), target)
+        metrics["css_reference_mismatched_cell_accuracy"] = mismatched["cell_accuracy"]
+        metrics["css_reference_mismatched_object_f1"] = mismatched["object_f1"]
         metrics["css_domain_fid"] = fids["css_domain_fid"].value()
         protocol["css_semantic"] = {
             "classifier_workdir": os.path.abspath(options.css_classifier),
@@ -183,6 +188,8 @@ def evaluate_generator(task: GeneratorEvalSource, options: EvalOptions) -> tuple
             "scores": "9 cell codes per image vs the record's scene; objects (cell, size, colour, shape) micro-averaged "
                       "precision/recall/F1; scene accuracy = all 9 cells right",
             "trust": "css_classifier_real_cell_accuracy: the classifier on the real images of the same records",
+            "reference": "css_reference_mismatched_*: real images scored against the next record's scene (right-looking "
+                         "scenes that ignore the caption)",
             "domain_fid": "Frechet distance of the classifier's pooled features, real vs generated"}
     return metrics, protocol
 

@@ -234,8 +234,10 @@ class GanClsTask(Task):
 
     # ------------------------------------------------------------------- data
     def _reader_kwargs(self) -> dict[str, Any]:
-        """``random_flip=False`` for data whose captions name left and right (CSS)."""
-        return {"random_flip": bool(self.config.get("random_flip", True))}
+        """``random_flip=False`` for data whose captions name left and right (CSS); ``random_crop=False`` for
+        scenes rendered at the training size, whose objects sit at exact places (CSS)."""
+        return {"random_flip": bool(self.config.get("random_flip", True)),
+                "random_crop": bool(self.config.get("random_crop", True))}
 
     def _model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         out = {"image": b["image"], "wrong_image": b["wrong_image"]}

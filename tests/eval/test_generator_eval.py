@@ -110,6 +110,7 @@ def test_css_semantic_scores_and_their_protocol(monkeypatch, tmp_path):
     assert metrics["css_scene_accuracy"] == pytest.approx(0.5)
     assert metrics["css_object_recall"] == 0.0 and metrics["css_object_f1"] == 0.0
     assert metrics["css_domain_fid"] == pytest.approx(0.0, abs=1e-6)  # a copying generator: same features
+    assert metrics["css_reference_mismatched_cell_accuracy"] == metrics["css_cell_accuracy"]  # the reader ignores images
     assert protocol["css_semantic"]["classifier_workdir"] == str(tmp_path)
     with pytest.raises(UserError, match="needs records with scene cell labels"):
         evaluate_generator(FakeGenerator(n=40), EvalOptions(num_images=40, css_classifier=str(tmp_path), num_mismatched=5))
