@@ -35,6 +35,7 @@ from PIL import Image
 from datasets import stackgan_pickles
 from t2i_tf.data.records import (ShardedRecordWriter, bytes_feature, float_feature, int64_feature, make_example,
                                  write_info)
+from t2i_tf.data.text import TOKENIZER_RULE, python_tokens
 from t2i_tf.errors import UserError
 
 FORMAT = "t2i-v1"
@@ -59,7 +60,6 @@ UNREADABLE_FILE = "unreadable_file"
 TRAIN_CLASS_LIST = "trainvalclasses.txt"  # Reed's class lists (cvpr2016_cub / cvpr2016_flowers)
 TEST_CLASS_LIST = "testclasses.txt"
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 _REPLACEMENT_RUN = re.compile("\ufffd+")
 _LEADING_INT = re.compile(r"(\d+)")
 
@@ -93,8 +93,8 @@ class Item:
 
 
 def tokenize(caption: str) -> list[str]:
-    """Lower-cased alphanumeric runs of a caption (the vocabulary's tokenisation)."""
-    return _TOKEN.findall(caption.lower())
+    """The words of a caption as the models' in-graph tokenizer splits them (t2i_tf.data.text.TOKENIZER_RULE)."""
+    return python_tokens(caption)
 
 
 def decode_caption_bytes(data: bytes) -> list[str]:
@@ -219,7 +219,7 @@ class SkipCounter:
 
 
 class Vocabulary:
-    """Word counts of the training captions (lower-cased, split on non-alphanumerics)."""
+    """Word counts of the training captions, split as the models' in-graph tokenizer splits them."""
 
     def __init__(self) -> None:
         self.counts: collections.Counter = collections.Counter()
@@ -230,7 +230,7 @@ class Vocabulary:
 
     def as_info(self, min_count: int) -> dict[str, Any]:
         words = sorted(((w, c) for w, c in self.counts.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
-        return {"source": "train captions", "tokenizer": "lowercase, split on non-alphanumerics ([a-z0-9]+)",
+        return {"source": "train captions", "tokenizer": TOKENIZER_RULE,
                 "min_count": int(min_count), "size": len(words), "words": [[w, int(c)] for w, c in words]}
 
 

@@ -24,13 +24,17 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
     return tf.strings.regex_replace(tf.strings.lower(text), _PUNCTUATION, "")
 
 
-def _py_tokens(text: str) -> list[str]:
+TOKENIZER_RULE = "lowercase, ASCII punctuation removed, split on whitespace"
+
+
+def python_tokens(text: str) -> list[str]:
+    """The words :class:`Tokenizer` sees in ``text`` (:data:`TOKENIZER_RULE`), in Python: for vocabularies."""
     return re.sub(_PUNCTUATION, "", text.lower()).split()
 
 
 def build_vocabulary(texts: Iterable[str], min_count: int = 1) -> list[str]:
     """Words of ``texts`` seen at least ``min_count`` times, most frequent first (ties by word)."""
-    counts = collections.Counter(w for t in texts for w in _py_tokens(t))
+    counts = collections.Counter(w for t in texts for w in python_tokens(t))
     words = [w for w, c in counts.items() if c >= min_count]
     words.sort(key=lambda w: (-counts[w], w))
     if not words:
@@ -41,7 +45,7 @@ def build_vocabulary(texts: Iterable[str], min_count: int = 1) -> list[str]:
 def unknown_words(text: str, vocabulary: Iterable[str]) -> list[str]:
     """The words of ``text`` (as the tokenizer splits it) that are not in ``vocabulary``, in order, once each."""
     known = set(vocabulary)
-    return list(dict.fromkeys(w for w in _py_tokens(text) if w not in known))
+    return list(dict.fromkeys(w for w in python_tokens(text) if w not in known))
 
 
 class Tokenizer(tf.Module):

@@ -278,3 +278,26 @@ def test_generate_rows_per_caption_and_errors(records, tmp_path):
     assert v["images"].shape[:2] == (1, 5) and v["captions"] is None
     with pytest.raises(UserError, match="unconditional"):
         vanilla.generate(["a red circle"], num_samples=1)
+
+
+def test_vocabulary_comes_from_info_json_split_as_the_tokenizer_splits(records, tmp_path):
+    import shutil
+
+    from datasets.t2i_common import tokenize
+    from t2i_tf.data.text import Tokenizer
+
+    info = json.load(open(os.path.join(records["text"], "info.json")))
+    words = [w for w, _ in info["vocabulary"]["words"]]
+    task = make_task(records["text"], tmp_path / "a")
+    assert task.tokenizer.vocabulary == words
+    # The converters' split and the in-graph Tokenizer agree word for word.
+    caption = "A large-ish RED circle, top-left!"
+    ids = Tokenizer(words + ["largeish", "topleft"], 10)(tf.constant([caption])).numpy()[0]
+    assert [(["<pad>", "<oov>"] + words + ["largeish", "topleft"])[i] for i in ids if i] == tokenize(caption)
+    # Records converted before the split was unified: their info vocabulary is ignored, the captions re-read.
+    old = str(tmp_path / "old")
+    shutil.copytree(records["text"], old)
+    info["vocabulary"]["tokenizer"] = "lowercase, split on non-alphanumerics ([a-z0-9]+)"
+    info["vocabulary"]["words"] = [["bogus", 1]]
+    json.dump(info, open(os.path.join(old, "info.json"), "w"))
+    assert sorted(make_task(old, tmp_path / "b").tokenizer.vocabulary) == sorted(words)
