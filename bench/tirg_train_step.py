@@ -9,48 +9,17 @@ dataset) on the embedded generated CSS data, after a warm-up.
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
 
 import common  # noqa: F401  (sets TF env vars and sys.path)
-
-import tensorflow as tf  # noqa: E402
 
 from configs import tirg as tirg_config  # noqa: E402
 from datasets.css.convert import prepare_default_css  # noqa: E402
 from t2i_tf.tasks.tirg import TirgTask  # noqa: E402
-from t2i_tf.train.trainer import Trainer  # noqa: E402
-
-
-def time_pipeline(task: TirgTask, batches: int) -> float:
-    """Batches per second the input pipeline alone delivers (after 5 warm-up batches)."""
-    ctx = tf.distribute.InputContext(1, 0, 1)
-    it = iter(task.train_dataset(ctx))
-    for _ in range(5):
-        next(it)
-    t = time.perf_counter()
-    for _ in range(batches):
-        next(it)
-    return batches / (time.perf_counter() - t)
 
 
 def time_steps(preset: str, steps: int, jit: bool, data_dir: str) -> dict:
     config = dict(tirg_config.PRESETS[preset], data_dir=data_dir, seed=0)
-    task = TirgTask(config)
-    with tempfile.TemporaryDirectory() as workdir:
-        trainer = Trainer(task, workdir, num_iters=steps, strategy="auto", jit_compile=jit, verbose=False)
-        trainer.setup()
-        pipeline_bps = time_pipeline(task, 200)
-        iterator = iter(trainer.strategy.distribute_datasets_from_function(task.train_dataset))
-        loop = trainer._make_loop()
-        n = tf.constant(10, tf.int32)
-        loop(iterator, n)["loss"].numpy()  # trace + warm up
-        t = time.perf_counter()
-        done = 0
-        while done < steps:
-            loop(iterator, n)["loss"].numpy()
-            done += 10
-        ms = 1000 * (time.perf_counter() - t) / done
+    ms, pipeline_bps = common.time_train_steps(TirgTask(config), steps, jit)
     batch = config["batch_size"]
     return {
         "preset": preset,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from t2i_tf.data.pixels import from_uint8
 from t2i_tf.data.records import read_info, shard_paths
 from t2i_tf.errors import UserError
 
@@ -32,7 +33,7 @@ _QUERY_FEATURES = {
 
 def to_float_image(images: tf.Tensor) -> tf.Tensor:
     """uint8 images -> float32 in [-1, 1] (x / 127.5 - 1)."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+    return from_uint8(images)
 
 
 def _split_info(data_dir: str, split: str) -> dict:

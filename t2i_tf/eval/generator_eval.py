@@ -22,6 +22,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 import tensorflow as tf
 
+from t2i_tf.data.pixels import quantized
 from t2i_tf.errors import UserError
 from t2i_tf.eval.fid import GaussianAccumulator, frechet_distance
 from t2i_tf.eval.inception_score import inception_score
@@ -59,15 +60,6 @@ class EvalOptions:
     fid_model: str | None = None
     css_classifier: str | None = None
     num_mismatched: int = 99
-
-
-def _to_uint8(images: tf.Tensor) -> tf.Tensor:
-    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-
-def _quantized(images: tf.Tensor) -> tf.Tensor:
-    """What saving as PNG keeps, back in [-1, 1]: every metric sees the images a user would see."""
-    return tf.cast(_to_uint8(images), tf.float32) / 127.5 - 1.0
 
 
 class _Fid:
@@ -112,7 +104,7 @@ def evaluate_generator(task: GeneratorEvalSource, options: EvalOptions) -> tuple
     n = 0
     for b_index, batch in enumerate(task.eval_batches(options.num_images, options.batch_size)):
         real = batch["image"]
-        fake = _quantized(task.generate_images(batch, (options.seed, b_index)))
+        fake = quantized(task.generate_images(batch, (options.seed, b_index)))
         n += int(fake.shape[0])
         class_ids.append(batch["class_id"].numpy())
         if inception is not None:

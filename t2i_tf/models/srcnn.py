@@ -86,16 +86,6 @@ def psnr(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return psnr_from_mse(tf.reduce_mean(tf.square(a - b), axis=[-3, -2, -1]))
 
 
-def from_uint8(images: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """float [-1, 1] -> uint8 [0, 255] (rounded, clipped)."""
-    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-
 class SRCNN(keras.Model):
     """The 3-layer SRCNN on a bicubic-upscaled image ``[N, H, W, 3]`` in [-1, 1] -> the restored image, same size."""
 

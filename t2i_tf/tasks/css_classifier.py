@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from datasets.css.generate import HELD_OUT_COMBOS
 from t2i_tf.data.css_cells import CODE_RULE, NUM_CELLS, combo_mask
+from t2i_tf.data.pixels import from_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import SCENE_CELLS, t2i_dataset
 from t2i_tf.errors import UserError
@@ -201,6 +202,6 @@ class CssClassifierServing(tf.Module):
             tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")])
 
     def _classify(self, image):
-        x = tf.cast(image, tf.float32) / 127.5 - 1.0
+        x = from_uint8(image)
         out = self.model(x, training=False)
         return {"cells": logits_to_cells(out), "features": out["features"]}

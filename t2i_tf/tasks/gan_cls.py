@@ -40,6 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info, shard_paths
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary, unknown_words
@@ -79,11 +80,6 @@ def read_captions(data_dir: str, split: str) -> list[str]:
 def model_inputs(x: tf.Tensor, cond: tf.Tensor | None):
     """What a Generator / Discriminator takes: ``(x, cond)``, or ``x`` alone when unconditional."""
     return x if cond is None else (x, cond)
-
-
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """Images in [-1, 1] -> uint8 [0, 255]."""
-    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
 
 
 def image_grid(images: tf.Tensor, cols: int | None = None) -> tf.Tensor:

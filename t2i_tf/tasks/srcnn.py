@@ -40,8 +40,8 @@ import tensorflow as tf
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.errors import UserError
-from t2i_tf.models.srcnn import (DOWNSCALE_METHODS, INITS, SRCNN, bicubic_upscale, degrade, from_uint8, psnr,
-                                 psnr_from_mse, to_uint8)
+from t2i_tf.data.pixels import from_uint8, to_uint8
+from t2i_tf.models.srcnn import DOWNSCALE_METHODS, INITS, SRCNN, bicubic_upscale, degrade, psnr, psnr_from_mse
 from t2i_tf.tasks.base import Task
 
 OPTIMIZERS = ("adam", "sgd")

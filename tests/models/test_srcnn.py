@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from t2i_tf.models.srcnn import (SRCNN, bicubic_upscale, degrade, downscale, from_uint8, psnr, psnr_from_mse,
-                                 super_resolve, to_uint8)
+from t2i_tf.data.pixels import from_uint8, to_uint8
+from t2i_tf.models.srcnn import SRCNN, bicubic_upscale, degrade, downscale, psnr, psnr_from_mse, super_resolve
 
 
 def _scene(n=2, size=32, seed=0):
