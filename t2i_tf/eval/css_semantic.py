@@ -16,11 +16,9 @@ numbers: near 100% there, or the metric means little.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from t2i_tf.data.css_cells import NUM_CELLS, code_factors
 from t2i_tf.errors import UserError
@@ -89,20 +87,10 @@ def load_css_classifier(workdir: str):
     Use ``model.predict_cells(images)`` (int64 [N, 9]) and ``model.features(images)`` on float images in
     [-1, 1] of any size.
     """
-    from t2i_tf.models.css_classifier import CssClassifier  # noqa: PLC0415 -- keeps this module light
+    from t2i_tf.train.run_config import load_run_config, restore_task  # noqa: PLC0415 -- keeps this module light
 
-    from t2i_tf.train.run_config import load_run_config  # noqa: PLC0415
-
-    config = load_run_config(workdir, "css_classifier")
-    if config is None:
+    if load_run_config(workdir, "css_classifier") is None:
         raise UserError(f"--css_classifier {workdir} has no config.json: train one first "
                         f"(python main.py --model=css_classifier --workdir={workdir})")
-    ckpt = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if not ckpt:
-        raise UserError(f"--css_classifier {workdir} has no checkpoint in {os.path.join(workdir, 'checkpoints')}: "
-                        "train it first")
-    model = CssClassifier(int(config["image_size"]), int(config["width"]), int(config["hidden_dim"]),
-                          name="css_classifier")
-    model(tf.zeros([1, model.image_size, model.image_size, 3]), training=False)
-    tf.train.Checkpoint(classifier=model).restore(ckpt).expect_partial().assert_existing_objects_matched()
-    return model
+    task, _ = restore_task("css_classifier", workdir, data_dir=None)
+    return task.model

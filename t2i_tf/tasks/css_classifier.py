@@ -56,8 +56,9 @@ class CssClassifierTask(Task):
             raise UserError(f"--rescale_min_size must be >= {MIN_IMAGE_SIZE}; got {c['rescale_min_size']}")
         self.image_size = int(c["image_size"])
         self.data_dir = c.get("data_dir")
-        if not self.data_dir:
-            raise UserError("--data_dir is needed: captioned CSS records (python -m datasets.css.captions)")
+        self.eval_split = "test"
+        if not self.data_dir:  # restoring a trained classifier only, to read images (load_css_classifier)
+            return
         self.info = read_info(self.data_dir)
         if (self.info.get("extra_int64") or {}).get(SCENE_CELLS) != NUM_CELLS:
             raise UserError(f"{self.data_dir} has no per-cell scene labels ({SCENE_CELLS}, {NUM_CELLS} int64 per "
@@ -89,6 +90,8 @@ class CssClassifierTask(Task):
 
     # ------------------------------------------------------------------- data
     def _dataset(self, split: str, batch_size: int, training: bool, input_context=None) -> tf.data.Dataset:
+        if not self.data_dir:
+            raise UserError("--data_dir is needed: captioned CSS records (python -m datasets.css.captions)")
         ds = t2i_dataset(self.data_dir, split, batch_size, self.image_size, training=training,
                          seed=int(self.config.get("data_seed", 0)), input_context=input_context, random_flip=False,
                          random_crop=bool(self.config["random_crop"]))

@@ -1,6 +1,5 @@
 """GanClsTask: every gan_type through the real Trainer, each loss option's effect, the exported SavedModel."""
 
-import glob
 import json
 import math
 import os
@@ -18,6 +17,7 @@ from t2i_tf.errors import UserError
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.tasks.gan_cls import GanClsTask, model_inputs
 from t2i_tf.train.trainer import Trainer
+from tests.tensorboard_events import read_events
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +37,6 @@ def make_task(data_dir, workdir, **overrides):
     task.prepare(str(workdir))
     task.build(tf.distribute.get_strategy())
     return task
-
-
-def _scalars(logdir):
-    out = {}
-    for path in glob.glob(os.path.join(logdir, "events.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                out.setdefault(v.tag, []).append(v)
-    return out
 
 
 # Tiny models (16 px, 8 channels) and few extras, to keep the graphs (and the test) small: tracing, not
@@ -97,12 +88,12 @@ def test_every_gan_type_trains_end_to_end(trained, gan_type):
     # diter critic updates per generator update for the WGANs, one for the GANs.
     diter = RUNS[gan_type].get("diter", 1) if "wgan" in gan_type else 1
     assert int(task.d_optimizer.iterations.numpy()) == 2 * diter
-    logged = _scalars(os.path.join(workdir, "train"))
+    logged = read_events(os.path.join(workdir, "train"))
     train_keys = {k for k in logged if k not in ("learning_rate", "steps_per_second", "samples", "sample_captions")
                   and not k.startswith("_hparams_")}
     assert train_keys == EXPECTED_METRICS[gan_type]
     for key in train_keys:
-        values = [float(tf.make_ndarray(v.tensor)) for v in logged[key]]
+        values = [float(tf.make_ndarray(v.tensor)) for _, v in logged[key]]
         assert len(values) == 1 and all(math.isfinite(x) for x in values), (key, values)
     assert "samples" in logged  # the fixed-noise image grid
     assert all(math.isfinite(v) for v in metrics.values())

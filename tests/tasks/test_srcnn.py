@@ -1,7 +1,6 @@
 """SrcnnTask: training through the real Trainer beats bicubic, the data it trains on, the exported SavedModel,
 upscaling after a restore, and clear errors."""
 
-import glob
 import json
 import os
 
@@ -18,6 +17,7 @@ from t2i_tf.models.srcnn import degrade, psnr
 from t2i_tf.tasks.srcnn import SrcnnTask, load_upscaler
 from t2i_tf.train.run_config import CONFIG_FILE, check_architecture
 from t2i_tf.train.trainer import Trainer
+from tests.tensorboard_events import read_events
 
 SIZE = 32  # x4: 8 -> 32
 
@@ -41,15 +41,6 @@ def make_task(data_dir, workdir, **overrides):
     task.prepare(str(workdir))
     task.build(tf.distribute.get_strategy())
     return task
-
-
-def _scalars(logdir):
-    out = {}
-    for path in glob.glob(os.path.join(logdir, "events.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                out.setdefault(v.tag, []).append(v)
-    return out
 
 
 STEPS = 60
@@ -81,10 +72,10 @@ def test_training_raises_psnr_over_bicubic(trained):
     assert int(task.optimizer.iterations.numpy()) == STEPS
     assert int(task.last_optimizer.iterations.numpy()) == STEPS
     assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith(f"-{STEPS}")
-    logged = _scalars(os.path.join(workdir, "train"))
+    logged = read_events(os.path.join(workdir, "train"))
     for key in ("mse", "psnr", "psnr_bicubic", "learning_rate", "bicubic_srcnn_original"):
         assert key in logged, key
-    grid = tf.make_ndarray(logged["bicubic_srcnn_original"][-1].tensor)  # [width, height, encoded PNG]
+    grid = tf.make_ndarray(logged["bicubic_srcnn_original"][-1][1].tensor)  # [width, height, encoded PNG]
     assert grid[:2].astype(int).tolist() == [3 * SIZE, cfg.TEST["num_samples"] * SIZE]
     line = json.loads(open(os.path.join(workdir, "metrics.jsonl")).read().splitlines()[-1])
     assert line["step"] == STEPS and line["eval/psnr_gain"] == pytest.approx(after["eval/psnr_gain"])
