@@ -41,6 +41,7 @@ from PIL import Image
 
 from datasets.css.generate import (COLORS, GENERATION_FILE, NPY_NAME, SHAPES, SIZES, atomic_build, ensure_css_data,
                                    pos_cell, render_scene, scene_caption)
+from datasets.css.objects import get_key, parse_objects, text_value
 from datasets.t2i_common import Item, T2IWriter, run_cli
 from t2i_tf.data.css_cells import CODE_RULE, scene_cells
 from t2i_tf.data.safe_pickle import load_npy
@@ -56,33 +57,6 @@ CLASS_ID_RULE = "1 + crc32(first caption, utf-8) % num_classes"
 
 _PLACES_SHORT = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right")
 _NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _get(d: Any, key: str) -> Any:
-    if isinstance(d, dict):
-        for k in (key, key.encode("ascii")):
-            if k in d:
-                return d[k]
-    raise KeyError(key)
-
-
-def _objects(raw: Sequence[Any], where: str) -> list[dict[str, Any]]:
-    """A CSS object list with str fields; a UserError naming the image when it is not one."""
-    out = []
-    try:
-        for o in raw:
-            obj = {"pos": tuple(float(p) for p in _get(o, "pos")), "size": _text(_get(o, "size")),
-                   "color": _text(_get(o, "color")), "shape": _text(_get(o, "shape"))}
-            if obj["size"] not in SIZES or obj["color"] not in COLORS or obj["shape"] not in SHAPES:
-                raise UserError(f"{where}: unknown object {obj} (sizes {SIZES}, colours {tuple(COLORS)}, shapes {SHAPES})")
-            out.append(obj)
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{where}: expected a list of objects with 'pos', 'size', 'color', 'shape' ({e})") from None
-    return out
 
 
 def _sorted(objects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,9 +119,9 @@ def _read_splits(raw_dir: str) -> dict[str, list]:
         raise UserError(f"{npy}: expected a dict of splits ('train', 'test'), got {type(data).__name__}")
     splits = {}
     for key, value in data.items():
-        name = _text(key)
+        name = text_value(key)
         try:
-            splits[name] = list(_get(value, "objects_img"))
+            splits[name] = list(get_key(value, "objects_img"))
         except KeyError:
             raise UserError(f"{npy} split '{name}': missing key 'objects_img'") from None
     if "train" not in splits:
@@ -174,7 +148,7 @@ def convert_css_captions(raw_dir: str, out_dir: str, image_size: int = 64,
     def items(split: str, objects_img: list) -> Iterator[Item]:
         seen: set = set()
         for idx, raw in enumerate(objects_img):
-            objs = _objects(raw, f"{raw_dir} split '{split}' image {idx}")
+            objs = parse_objects(raw, f"{raw_dir} split '{split}' image {idx}")
             key = tuple(sorted((round(o["pos"][0], 4), round(o["pos"][1], 4), o["size"], o["color"], o["shape"])
                                for o in objs))
             if key in seen:

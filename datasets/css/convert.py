@@ -20,21 +20,13 @@ from typing import Any, Iterator, Sequence
 from PIL import Image
 
 from datasets.css.generate import GENERATION_FILE, IMAGES_DIR, NPY_NAME, atomic_build, ensure_css_data
+from datasets.css.objects import parse_objects, text_value
+from t2i_tf.data.css_cells import CODE_RULE, NUM_CELLS, scene_cells
 from t2i_tf.data.records import ShardedRecordWriter, bytes_feature, int64_feature, make_example, write_info
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.errors import UserError
 
 SPLIT_ORDER = ("train", "val", "test")
-
-
-def _text(value: Any) -> str:
-    """A string from a py3 str or a py2/py3 byte string."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value.decode("latin1")
-    return str(value)
 
 
 def _field(container: Any, key: str, where: str) -> Any:
@@ -51,7 +43,7 @@ def _splits(data: Any, npy: str) -> dict[str, dict]:
     """The split dicts of the CSS npy, train first."""
     if not isinstance(data, dict):
         raise UserError(f"{npy}: expected a dict of splits ('train', 'test'), got {type(data).__name__}")
-    splits = {_text(k): v for k, v in data.items() if isinstance(v, dict)}
+    splits = {text_value(k): v for k, v in data.items() if isinstance(v, dict)}
     if "train" not in splits and "test" not in splits:
         raise UserError(f"{npy}: missing key 'train' (expected a dict of splits 'train'/'test', each with "
                         "'objects_img', 'mods' and optionally 'labels')")
@@ -89,7 +81,7 @@ def _queries(mods: Sequence[Any], where: str) -> Iterator[tuple[int, Any, Any, s
     for mod_id, mod in enumerate(mods):
         w = f"{where} mods[{mod_id}]"
         sources, targets = list(_field(mod, "from", w)), list(_field(mod, "to", w))
-        text = _text(_field(mod, "to_str", w))
+        text = text_value(_field(mod, "to_str", w))
         for j in range(max(len(sources), len(targets))):
             yield mod_id, sources[j] if j < len(sources) else None, targets[j] if j < len(targets) else None, text
 
@@ -107,7 +99,8 @@ def _convert_split(split: str, sd: dict, raw_dir: str, out_dir: str, image_size:
                    per_shard: int, npy: str) -> tuple[dict[str, int], Counter]:
     """Write one split's image and query shards; returns its counts and skip reasons."""
     where = f"{npy} split '{split}'"
-    num_ids = len(_field(sd, "objects_img", where))
+    objects_img = _field(sd, "objects_img", where)
+    num_ids = len(objects_img)
     mods = _field(sd, "mods", where)
     labels_key = "labels" if "labels" in sd or b"labels" in sd else None
     labels = [int(x) for x in _field(sd, "labels", where)] if labels_key else list(range(num_ids))
@@ -116,6 +109,15 @@ def _convert_split(split: str, sd: dict, raw_dir: str, out_dir: str, image_size:
     skipped: Counter = Counter()
     bad: set[int] = set()
     images_dir = os.path.join(raw_dir, IMAGES_DIR)
+
+    def cells_of(i: int) -> list[int]:
+        """The image's scene cell codes, or 9 x -1 (counted) when its objects do not fit the 3x3 cell code."""
+        try:
+            return scene_cells(parse_objects(objects_img[i], f"{where} image {i}"))
+        except (UserError, ValueError):
+            skipped["images_without_scene_cells"] += 1
+            return [-1] * NUM_CELLS
+
     with ShardedRecordWriter(out_dir, f"images_{split}", per_shard) as w:
         for i in range(num_ids):
             path = os.path.join(images_dir, f"css_{split}_{i:06d}.png")
@@ -130,7 +132,7 @@ def _convert_split(split: str, sd: dict, raw_dir: str, out_dir: str, image_size:
                 bad.add(i)
                 continue
             w.write(make_example({"image": bytes_feature(png), "image_id": int64_feature(i),
-                                  "label": int64_feature(labels[i])}))
+                                  "label": int64_feature(labels[i]), "scene_cells": int64_feature(cells_of(i))}))
         num_images = w.count
     with ShardedRecordWriter(out_dir, f"queries_{split}", per_shard) as w:
         for mod_id, src, dst, text in _queries(mods, where):
@@ -171,7 +173,8 @@ def convert_css(raw_dir: str, out_dir: str, image_size: int = 64, examples_per_s
     data = load_npy(npy)
     info: dict[str, Any] = {"dataset": "css", "image_size": int(image_size), "splits": {}, "skipped": {},
                             "raw_dir": os.path.abspath(raw_dir), "texts_vocabulary_source": "train",
-                            "image_features": ["image", "image_id", "label"],
+                            "image_features": ["image", "image_id", "label", "scene_cells"],
+                            "scene_cells_rule": CODE_RULE + "; -1 x 9 = not codable (counted in skipped)",
                             "query_features": ["source_id", "target_id", "text", "source_label",
                                                "target_label", "mod_id"]}
     for split, sd in _splits(data, npy).items():
@@ -199,7 +202,7 @@ def _summary(info: dict) -> str:
 def prepare_default_css(data_root: str | None = None, seed: int = 0, image_size: int = 64, **sizes: Any) -> str:
     """Generate (once) and convert (once) the embedded default CSS data; returns the TFRecord dir."""
     raw = ensure_css_data(data_root, seed=seed, image_size=image_size, **sizes)
-    final = raw.rstrip(os.sep) + "_tfrecords"
+    final = raw.rstrip(os.sep) + "_tfrecords_v2"  # v2: gallery images carry scene_cells
     return atomic_build(final, lambda tmp: convert_css(raw, tmp, image_size=image_size))
 
 

@@ -69,6 +69,24 @@ def read_gallery(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def read_scene_cells(data_dir: str, split: str) -> np.ndarray:
+    """Every gallery image's 9 scene cell codes (t2i_tf/data/css_cells.py), int64 [N, 9] indexed by image_id;
+    -1 rows for images whose cells are unknown (not codable, or skipped at conversion).
+
+    A UserError when the records predate scene cells (convert them again with datasets.css.convert).
+    """
+    meta = _split_info(data_dir, split)
+    if "scene_cells" not in read_info(data_dir).get("image_features", []):
+        raise UserError(f"{data_dir} has no scene cells per image (converted before they were added): convert the "
+                        "raw CSS again with python -m datasets.css.convert")
+    cells = np.full((int(meta.get("num_image_ids", meta["num_images"])), 9), -1, np.int64)
+    spec = {"image_id": tf.io.FixedLenFeature([], tf.int64), "scene_cells": tf.io.FixedLenFeature([9], tf.int64)}
+    ds = tf.data.TFRecordDataset(shard_paths(data_dir, f"images_{split}")).batch(4096)
+    for batch in ds.map(lambda s: tf.io.parse_example(s, spec)).as_numpy_iterator():
+        cells[batch["image_id"]] = batch["scene_cells"]
+    return cells
+
+
 def read_queries(data_dir: str, split: str) -> dict[str, np.ndarray]:
     """All queries of a split in file order: int64 arrays and ``text`` as an object array of str."""
     ds = tf.data.TFRecordDataset(shard_paths(data_dir, f"queries_{split}"))

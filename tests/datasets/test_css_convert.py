@@ -75,6 +75,52 @@ def test_generated_images_labels_and_queries_roundtrip(generated):
         assert info["splits"][split]["num_labels"] == len(set(labels))
 
 
+def test_generated_images_carry_their_scene_cells(generated):
+    from t2i_tf.data.css import read_scene_cells
+    from t2i_tf.data.css_cells import scene_cells
+
+    raw, out, info = generated
+    d = load_npy(os.path.join(raw, generate.NPY_NAME))
+    for split in ("train", "test"):
+        cells = read_scene_cells(out, split)
+        expected = np.array([scene_cells(objs) for objs in d[split]["objects_img"]])
+        np.testing.assert_array_equal(cells, expected)
+        assert (cells > 0).any(axis=1).all()  # every generated scene has objects
+
+
+def test_scene_cells_of_uncodable_objects_are_minus_one_and_counted(tmp_path):
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "tf")
+    generate.generate_css(raw, seed=1, num_base_scenes=3, edits_per_scene=1, image_size=16)
+    npy = os.path.join(raw, generate.NPY_NAME)
+    d = load_npy(npy)
+    objs = d["train"]["objects_img"][0]
+    d["train"]["objects_img"][0] = objs + [dict(objs[0])]  # a second object in an occupied cell
+    save_object_npy(npy, d)
+    info = convert.convert_css(raw, out, image_size=16)
+    from t2i_tf.data.css import read_scene_cells
+
+    cells = read_scene_cells(out, "train")
+    assert (cells[0] == -1).all() and (cells[1:] >= 0).all()
+    assert info["skipped"]["train"] == {"images_without_scene_cells": 1}
+    assert info["splits"]["train"]["num_images"] == info["splits"]["train"]["num_image_ids"]  # the image is kept
+
+
+def test_records_without_scene_cells_are_a_clear_error(generated, tmp_path):
+    import shutil
+
+    from t2i_tf.data.css import read_scene_cells
+
+    _, out, _ = generated
+    old = str(tmp_path / "old")
+    shutil.copytree(out, old)
+    info = read_info(old)
+    info["image_features"] = ["image", "image_id", "label"]
+    with open(os.path.join(old, "info.json"), "w") as f:
+        json.dump(info, f)
+    with pytest.raises(UserError, match="no scene cells"):
+        read_scene_cells(old, "train")
+
+
 # --- official layout ---------------------------------------------------------------------------
 
 
@@ -150,7 +196,8 @@ def test_bad_pngs_and_ids_are_skipped_and_counted(tmp_path, capsys):
         f.truncate(60)  # a corrupt PNG
     info = convert.convert_css(raw, out)
     assert info["skipped"]["train"] == {"missing_png": 1, "corrupt_png": 1, "query_image_skipped": 2,
-                                        "query_id_out_of_range": 2}
+                                        "query_id_out_of_range": 2,
+                                        "images_without_scene_cells": 2}  # 'cube' is not a CSS 2D shape code
     assert info["splits"]["train"]["num_images"] == 2 and info["splits"]["train"]["num_queries"] == 1
     assert [r["image_id"] for r in read_records(out, "images_train")] == [0, 1]
     assert [(r["source_id"], r["target_id"]) for r in read_records(out, "queries_train")] == [(0, 1)]
@@ -178,7 +225,7 @@ def test_bad_input_raises_user_error(tmp_path):
 def test_prepare_default_css_converts_once(tmp_path, monkeypatch):
     kw = dict(num_base_scenes=3, edits_per_scene=2)
     out = convert.prepare_default_css(str(tmp_path), seed=4, image_size=16, **kw)
-    assert out.endswith("_tfrecords") and os.path.isdir(out[: -len("_tfrecords")])
+    assert out.endswith("_tfrecords_v2") and os.path.isdir(out[: -len("_tfrecords_v2")])
     info = read_info(out)
     assert info["image_size"] == 16 and info["splits"]["train"]["num_queries"] == 6
 
@@ -187,7 +234,7 @@ def test_prepare_default_css_converts_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(convert, "convert_css", fail)
     assert convert.prepare_default_css(str(tmp_path), seed=4, image_size=16, **kw) == out
-    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(out), os.path.basename(out)[: -len("_tfrecords")]])
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(out), os.path.basename(out)[: -len("_tfrecords_v2")]])
 
 
 def test_cli(generated, tmp_path):
