@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 
 MODES = ("train", "eval", "export", "generate", "retrieve")
 
-flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls | srcnn | css_classifier.")
+flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls | stackgan | stackgan_tirg | srcnn | css_classifier.")
 flags.DEFINE_string("mode", "train", f"One of {', '.join(MODES)}. train resumes from --workdir and ends with an eval.")
 flags.DEFINE_string("preset", None, "Hyperparameter preset from configs/<model>.py: paper | cpu | test (default: cpu).")
 flags.DEFINE_string("dataset", None, "Dataset name (tirg: css; gan_cls: css_captions | cub | flowers | any converted text-to-image dir).")
@@ -84,6 +84,14 @@ flags.DEFINE_string("d_norm", None, "Discriminator norm: batch | layer | none | 
 flags.DEFINE_boolean("minibatch_discrimination", None, "Minibatch discrimination in D.")
 flags.DEFINE_boolean("random_flip", None, "Random horizontal flips in training (off for CSS: captions name left/right).")
 flags.DEFINE_integer("num_samples", None, "Images in the TensorBoard sample grid; --mode=generate: images per caption (default 8).")
+# StackGAN (configs/stackgan.py).
+flags.DEFINE_integer("stage", None, "stackgan: 1 (text -> --image_size) or 2 (Stage-I image + text -> --stage2_size).")
+flags.DEFINE_integer("stage2_size", None, "stackgan: Stage-II output size (paper 256, CPU preset 64).")
+flags.DEFINE_string("stage1_workdir", None, "stackgan --stage=2: the trained Stage-I run (default runs/stackgan_stage1).")
+flags.DEFINE_string("tirg_workdir", None, "stackgan_tirg: the trained --model=tirg run whose composed features condition it.")
+flags.DEFINE_integer("c_dim", None, "Conditioning augmentation size (StackGAN 128, AttnGAN 100).")
+flags.DEFINE_float("kl_coef", None, "Weight of the conditioning augmentation KL term (2.0 StackGAN, 1.0 AttnGAN).")
+flags.DEFINE_integer("num_residual", None, "Residual blocks in the refining generator stages.")
 # SRCNN (configs/srcnn.py has the paper's values).
 flags.DEFINE_integer("scale", None, "srcnn: upscaling factor (the CPU preset: 4, i.e. 32 -> 128 px).")
 flags.DEFINE_integer("n1", None, "srcnn: filters of the 9x9 patch-extraction layer (64).")
@@ -108,7 +116,7 @@ flags.DEFINE_integer("rescale_min_size", None, "css_classifier: the smallest siz
 flags.DEFINE_integer("eval_max_examples", None, "css_classifier: test scenes scored per evaluation (0 = all).")
 # Export / retrieve.
 flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
-flags.DEFINE_string("image", None, "--mode=retrieve: path of the source image.")
+flags.DEFINE_string("image", None, "--mode=retrieve (tirg) / --mode=generate (stackgan_tirg): path of the source image.")
 flags.DEFINE_string("text", None, "--mode=retrieve: the modification text. --mode=generate: the caption(s), several "
                     "separated by '|' (default: held-out captions).")
 flags.DEFINE_integer("eval_images", 1000, "--mode=eval of a generator: held-out captions to generate for (IS/FID/R-precision/CSS).")
@@ -163,6 +171,15 @@ def apply_saved_config(config: dict[str, Any], saved: dict[str, Any] | None) -> 
     return merged
 
 
+def records_image_size(config: dict[str, Any]) -> int:
+    """The size generated records are rendered at: the trained output size (StackGAN Stage-II: stage2_size;
+    stackgan_tirg: its TIRG run's size, since TIRG reads the same records)."""
+    if "tirg_workdir" in config:
+        tirg = load_run_config(config["tirg_workdir"], "tirg")
+        return int(tirg["image_size"]) if tirg else 64
+    return int(config["stage2_size"]) if int(config.get("stage", 1)) == 2 else int(config["image_size"])
+
+
 def resolve_data_dir(config: dict[str, Any]) -> str:
     """--data_dir checked, or the embedded generated CSS data prepared on first use."""
     if FLAGS.model == "tirg" and config["dataset"] != "css":
@@ -172,12 +189,12 @@ def resolve_data_dir(config: dict[str, Any]) -> str:
             from datasets.css.convert import prepare_default_css
 
             print("using the embedded generated CSS data (generated and converted on first use)", flush=True)
-            return prepare_default_css(image_size=int(config["image_size"]), seed=0)
+            return prepare_default_css(image_size=records_image_size(config), seed=0)
         if config["dataset"] == "css_captions":
             from datasets.css.captions import prepare_default_css_captions
 
             print("using the embedded generated captioned CSS data (made on first use)", flush=True)
-            return prepare_default_css_captions(image_size=int(config["image_size"]))
+            return prepare_default_css_captions(image_size=records_image_size(config))
         raise UserError(
             f"--dataset={config['dataset']} needs --data_dir (converted records; see README 'Data'); "
             f"without it only {' / '.join(GENERATED_DATASETS)} are generated"
@@ -247,7 +264,12 @@ def run_generate(task: Any, workdir: str, step: int) -> str:
     if not hasattr(task, "generate"):
         raise UserError(f"--mode=generate is for text-to-image models, not --model={FLAGS.model}")
     num_samples = FLAGS.num_samples if FLAGS.num_samples is not None else 8
-    out = task.generate(generate_captions(), num_samples, seed=FLAGS.seed)
+    extra = {}
+    if FLAGS.image:
+        if FLAGS.model != "stackgan_tirg":
+            raise UserError(f"--image is for --model=stackgan_tirg (the source image to modify), not --model={FLAGS.model}")
+        extra["source_image"] = load_image(FLAGS.image)
+    out = task.generate(generate_captions(), num_samples, seed=FLAGS.seed, **extra)
     images = out["images"]
     for caption, words in out["unknown_words"].items():
         print(f"note: not in the vocabulary (read as unknown): {' '.join(words)}  [{caption}]", file=sys.stderr)
@@ -317,7 +339,8 @@ def run() -> int:
     if FLAGS.mode == "generate" and FLAGS.output is not None and not FLAGS.output.lower().endswith(".png"):
         raise UserError(f"--output must be a .png path; got {FLAGS.output!r}")
     query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
-    variant = config.get("composition") or config.get("gan_type") or ""
+    variant = config.get("composition") or (f"stage{config['stage']}" if "stage" in config
+                                            else config.get("gan_type")) or ""
     workdir = FLAGS.workdir or os.path.join("runs", f"{FLAGS.model}_{variant}".rstrip("_"))
     saved = load_run_config(workdir, FLAGS.model)
     config = apply_saved_config(config, saved)

@@ -14,6 +14,8 @@ from t2i_tf.errors import UserError
 _MODELS: dict[str, tuple[str, str]] = {
     "tirg": ("configs.tirg", "t2i_tf.tasks.tirg:TirgTask"),
     "gan_cls": ("configs.gan_cls", "t2i_tf.tasks.gan_cls:GanClsTask"),
+    "stackgan": ("configs.stackgan", "t2i_tf.tasks.stackgan:StackGanTask"),
+    "stackgan_tirg": ("configs.stackgan_tirg", "t2i_tf.tasks.stackgan_tirg:StackGanTirgTask"),
     "srcnn": ("configs.srcnn", "t2i_tf.tasks.srcnn:SrcnnTask"),
     "css_classifier": ("configs.css_classifier", "t2i_tf.tasks.css_classifier:CssClassifierTask"),
 }

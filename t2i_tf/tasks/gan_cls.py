@@ -151,6 +151,7 @@ class GanClsTask(Task):
                                 "use --text_encoder=bilstm (or convert with embeddings)")
             self.text_encoder_kind = kind
         self.tokenizer = None
+        self.train_text_encoder = True  # False when the encoder comes trained from another run (StackGAN Stage-II)
         if self.text_encoder_kind == "bilstm":
             vocab = load_vocabulary(workdir)
             if vocab is None:
@@ -185,33 +186,51 @@ class GanClsTask(Task):
         self.num_replicas = strategy.num_replicas_in_sync
         if self.global_batch_size % self.num_replicas:
             raise UserError(f"--batch_size {self.global_batch_size} must split evenly over {self.num_replicas} replicas")
-        s, cond = self.image_size, self.conditional
+        s = self.image_size
         with strategy.scope():
-            self.generator = Generator(s, int(c["ngf"]), int(c["z_dim"]), int(c["proj_dim"]), conditional=cond,
-                                       name="generator")
-            self.discriminator = Discriminator(s, int(c["ndf"]), int(c["proj_dim"]), conditional=cond, norm=self.d_norm,
-                                               minibatch_discrimination=bool(c["minibatch_discrimination"]),
-                                               mbd_kernels=int(c["mbd_kernels"]), mbd_kernel_dim=int(c["mbd_kernel_dim"]),
-                                               name="discriminator")
-            text = tf.zeros([2, self.cond_dim]) if cond else None
-            self.generator(model_inputs(tf.zeros([2, int(c["z_dim"])]), text))
-            self.discriminator(model_inputs(tf.zeros([2, s, s, 3]), text))
+            self._build_gan()
             self.g_schedule = self._schedule(1)
             self.g_optimizer = self._optimizer(self.g_schedule, "g_optimizer")
             self.d_optimizer = self._optimizer(self._schedule(self.critic_steps), "d_optimizer")
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
             if self.text_encoder_kind == "bilstm":
-                self.text_encoder = SentenceEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
-                                                    int(c["text_hidden_dim"]), self.cond_dim, name="sentence_encoder")
-                self.image_encoder = ImageEncoder(s, int(c["encoder_width"]), self.cond_dim, name="image_encoder")
-                self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
-                self.image_encoder(tf.zeros([2, s, s, 3]))
-                self.encoder_optimizer = keras.optimizers.Adam(float(c["encoder_learning_rate"]), beta_1=0.5,
-                                                               beta_2=0.999, name="encoder_optimizer")
-                self.encoder_optimizer.build(self._encoder_variables())
+                self._build_text_encoders()
             # Created in the strategy scope, so every replica draws its own noise stream.
             self.rng = tf.random.Generator.from_seed(int(c.get("seed", 0)))
+
+    def _build_gan(self) -> None:
+        """Create (and build) ``self.generator`` and ``self.discriminator``; called inside the strategy scope."""
+        c, s, cond = self.config, self.image_size, self.conditional
+        self.generator = Generator(s, int(c["ngf"]), int(c["z_dim"]), int(c["proj_dim"]), conditional=cond,
+                                   name="generator")
+        self.discriminator = Discriminator(s, int(c["ndf"]), int(c["proj_dim"]), conditional=cond, norm=self.d_norm,
+                                           minibatch_discrimination=bool(c["minibatch_discrimination"]),
+                                           mbd_kernels=int(c["mbd_kernels"]), mbd_kernel_dim=int(c["mbd_kernel_dim"]),
+                                           name="discriminator")
+        text = tf.zeros([2, self.cond_dim]) if cond else None
+        self.generator(model_inputs(tf.zeros([2, int(c["z_dim"])]), text))
+        self.discriminator(model_inputs(tf.zeros([2, s, s, 3]), text))
+
+    def fake_images(self, z: tf.Tensor, cond: tf.Tensor | None, training: bool = False) -> tf.Tensor:
+        """G(z, text conditioning): float images in [-1, 1]."""
+        return self.generator(model_inputs(z, cond), training=training)
+
+    def d_outputs(self, images: tf.Tensor, cond: tf.Tensor | None, training: bool = False):
+        """D(images, text conditioning): (raw scores [N], features for feature matching)."""
+        return self.discriminator(model_inputs(images, cond), training=training)
+
+    def _build_text_encoders(self) -> None:
+        """The BiLSTM sentence encoder, its matching image encoder and their optimizer (inside the strategy scope)."""
+        c, s = self.config, self.image_size
+        self.text_encoder = SentenceEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
+                                            int(c["text_hidden_dim"]), self.cond_dim, name="sentence_encoder")
+        self.image_encoder = ImageEncoder(s, int(c["encoder_width"]), self.cond_dim, name="image_encoder")
+        self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
+        self.image_encoder(tf.zeros([2, s, s, 3]))
+        self.encoder_optimizer = keras.optimizers.Adam(float(c["encoder_learning_rate"]), beta_1=0.5,
+                                                       beta_2=0.999, name="encoder_optimizer")
+        self.encoder_optimizer.build(self._encoder_variables())
 
     def _encoder_variables(self) -> list:
         return self.text_encoder.trainable_variables + self.image_encoder.trainable_variables
@@ -219,7 +238,7 @@ class GanClsTask(Task):
     def checkpoint_items(self) -> dict[str, Any]:
         items = {"generator": self.generator, "discriminator": self.discriminator, "g_optimizer": self.g_optimizer,
                  "d_optimizer": self.d_optimizer, "rng": self.rng}
-        if self.text_encoder_kind == "bilstm":
+        if self.text_encoder_kind == "bilstm" and self.train_text_encoder:  # else saved by the run that trained it
             items.update(text_encoder=self.text_encoder, image_encoder=self.image_encoder,
                          encoder_optimizer=self.encoder_optimizer)
         return items
@@ -263,9 +282,7 @@ class GanClsTask(Task):
     def discriminator_terms(self, images: tf.Tensor, wrong_images: tf.Tensor, cond: tf.Tensor | None,
                             fake: tf.Tensor, eps: tf.Tensor | None = None, training: bool = True) -> dict[str, tf.Tensor]:
         """Per-example D loss terms (``real``, ``fake``, [``wrong``], [``gp``]), their ``total`` and raw ``*_score``s."""
-        def d(x, c, training):
-            return self.discriminator(model_inputs(x, c), training=training)
-
+        d = self.d_outputs
         real_s, _ = d(images, cond, training=training)
         fake_s, _ = d(tf.stop_gradient(fake), cond, training=training)
         wrong_s = d(wrong_images, cond, training=training)[0] if self._use_cls() else None
@@ -301,7 +318,7 @@ class GanClsTask(Task):
 
     def _critic_update(self, images, wrong_images, cond) -> dict[str, tf.Tensor]:
         z = self.rng.normal([tf.shape(images)[0], int(self.config["z_dim"])])
-        fake = self.generator(model_inputs(z, cond), training=True)
+        fake = self.fake_images(z, cond, training=True)
         with tf.GradientTape() as tape:
             terms = self.discriminator_terms(images, wrong_images, cond, fake, training=True)
             loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=self.global_batch_size)
@@ -317,20 +334,20 @@ class GanClsTask(Task):
         conds = self.generator_conditions(cond)
         out = {}
         with tf.GradientTape() as tape:
-            fake = self.generator(model_inputs(self.rng.normal([n, int(c["z_dim"])]), conds[0]), training=True)
-            fake_s, fake_f = self.discriminator(model_inputs(fake, conds[0]), training=True)
+            fake = self.fake_images(self.rng.normal([n, int(c["z_dim"])]), conds[0], training=True)
+            fake_s, fake_f = self.d_outputs(fake, conds[0], training=True)
             per_example = gan_losses.generator_loss(fake_s, self.loss_type)
             if len(conds) > 1:
-                fake_i = self.generator(model_inputs(self.rng.normal([n, int(c["z_dim"])]), conds[1]), training=True)
+                fake_i = self.fake_images(self.rng.normal([n, int(c["z_dim"])]), conds[1], training=True)
                 per_example += float(c["interp_weight"]) * gan_losses.generator_loss(
-                    self.discriminator(model_inputs(fake_i, conds[1]), training=True)[0], self.loss_type)
+                    self.d_outputs(fake_i, conds[1], training=True)[0], self.loss_type)
             if c["l1_loss"]:
                 out["l1_loss"] = gan_losses.l1_loss(fake, images)
                 per_example += float(c["l1_coef"]) * out["l1_loss"]
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
             total = tf.reduce_mean(per_example)
             if c["feature_matching"]:
-                _, real_f = self.discriminator(model_inputs(images, conds[0]), training=True)
+                _, real_f = self.d_outputs(images, conds[0], training=True)
                 fm = gan_losses.feature_matching_loss(real_f, fake_f, self.global_batch_size)
                 loss += float(c["l2_coef"]) * fm / self.num_replicas
                 total += float(c["l2_coef"]) * fm
@@ -349,8 +366,7 @@ class GanClsTask(Task):
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         metrics: dict[str, tf.Tensor] = {}
         images, wrong = batch["image"], batch["wrong_image"]
-        cond = None
-        if self.text_encoder_kind == "bilstm":
+        if self.text_encoder_kind == "bilstm" and self.train_text_encoder:
             variables = self._encoder_variables()
             with tf.GradientTape() as tape:
                 sentences = self.text_encoder(batch["tokens"], training=True)
@@ -360,8 +376,9 @@ class GanClsTask(Task):
             self.encoder_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             cond = tf.stop_gradient(normalize_sentence(sentences))
             metrics["match_loss"] = tf.reduce_mean(per_example)
-        elif self.text_encoder_kind == "pretrained_embeddings":
-            cond = batch["embedding"]
+        else:  # fixed conditioning: embeddings, or an encoder trained elsewhere (None when unconditional)
+            cond = self.condition(batch, training=False)
+            cond = None if cond is None else tf.stop_gradient(cond)
         k = self.critic_steps
         split = (lambda x: tf.split(x, k, axis=0)) if k > 1 else (lambda x: [x])
         image_s, wrong_s = split(images), split(wrong)
@@ -409,10 +426,8 @@ class GanClsTask(Task):
         cond = self.condition(b, training=False)
         images = b["image"]
         n = int(images.shape[0])
-        fake = self.generator(model_inputs(self._fixed_noise(n), cond), training=False)
-
-        def d(x, c, training):
-            return self.discriminator(model_inputs(x, c), training=training)
+        fake = self.fake_images(self._fixed_noise(n), cond)
+        d = self.d_outputs
 
         real_s, fake_s = d(images, cond, training=False)[0], d(fake, cond, training=False)[0]
         metrics = {"eval/d_real": float(self._score_metric(real_s)), "eval/d_fake": float(self._score_metric(fake_s))}
@@ -430,7 +445,7 @@ class GanClsTask(Task):
         b = self._eval_batch()
         n = min(int(self.config["num_samples"]), int(b["image"].shape[0]))
         cond = self.condition({k: v[:n] for k, v in b.items()}, training=False)
-        fake = self.generator(model_inputs(self._fixed_noise(n), cond), training=False)
+        fake = self.fake_images(self._fixed_noise(n), cond)
         tf.summary.image("samples", image_grid(to_uint8(fake)), max_outputs=1)
         if self.conditional:
             tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
@@ -453,7 +468,7 @@ class GanClsTask(Task):
         """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed)."""
         n = int(batch["image"].shape[0])
         z = tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant(seed, tf.int64))
-        return self.generator(model_inputs(z, self.condition(batch, training=False)), training=False)
+        return self.fake_images(z, self.condition(batch, training=False))
 
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
         """(image, sentence) features of the co-trained matching encoders (``bilstm`` only) for R-precision."""
@@ -512,16 +527,22 @@ class GanClsTask(Task):
         z = tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant([seed, 0], tf.int64))
         if cond is not None:
             cond = tf.repeat(cond, num_samples, axis=0)
-        images = to_uint8(self.generator(model_inputs(z, cond), training=False)).numpy()
+        images = to_uint8(self.fake_images(z, cond)).numpy()
         return {"images": images.reshape(rows, num_samples, *images.shape[1:]),
                 "captions": captions if self.conditional else None, "unknown_words": unknown}
 
     # ------------------------------------------------------------------ export
+    def serving_trackables(self) -> dict[str, Any]:
+        """Models besides the generator (and text encoder) that ``fake_images`` uses, to save with the export."""
+        return {}
+
     def export(self, path: str) -> dict[str, Any]:
         """SavedModel: ``generate(text, seed)`` (bilstm), ``generate_from_embedding(embedding, seed)`` (embeddings)
         or ``sample(num_images, seed)`` (vanilla); all return ``{"images": uint8 [N, S, S, 3]}``."""
-        module = GanClsServing(self.generator, int(self.config["z_dim"]), self.image_size,
+        module = GanClsServing(self.fake_images, self.generator, int(self.config["z_dim"]), self.image_size,
                                self.tokenizer, getattr(self, "text_encoder", None), self.cond_dim)
+        for key, trackable in self.serving_trackables().items():
+            setattr(module, key, trackable)
         if self.text_encoder_kind == "bilstm":
             signatures = {"generate": module.generate}
             described = {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"}}}
@@ -535,7 +556,7 @@ class GanClsTask(Task):
         for d in described.values():
             d["outputs"] = {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}
         tf.saved_model.save(module, path, signatures=signatures)
-        description = {"model": "gan_cls", "gan_type": self.config["gan_type"], "text_encoder": self.text_encoder_kind,
+        description = {"model": self.name, "gan_type": self.config["gan_type"], "text_encoder": self.text_encoder_kind,
                        "image_size": self.image_size, "z_dim": int(self.config["z_dim"]), "signatures": described,
                        "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
         with open(os.path.join(path, "t2i_export.json"), "w") as f:
@@ -546,10 +567,11 @@ class GanClsTask(Task):
 class GanClsServing(tf.Module):
     """The exported module: the generator, and for raw text the tokenizer and sentence encoder."""
 
-    def __init__(self, generator: keras.Model, z_dim: int, image_size: int, tokenizer: Tokenizer | None = None,
-                 text_encoder: keras.Model | None = None, cond_dim: int = 0):
+    def __init__(self, image_fn, generator: keras.Model, z_dim: int, image_size: int,
+                 tokenizer: Tokenizer | None = None, text_encoder: keras.Model | None = None, cond_dim: int = 0):
         super().__init__(name="gan_cls_serving")
-        self.generator = generator
+        self.image_fn = image_fn  # (z, cond) -> float images: the task's fake_images
+        self.generator = generator  # tracked, so its variables are saved
         self.z_dim = int(z_dim)
         self.image_size = int(image_size)
         self.cond_dim = int(cond_dim)
@@ -573,7 +595,7 @@ class GanClsServing(tf.Module):
                                           seed=tf.stack([seed, tf.constant(0, tf.int64)]))
 
     def _images(self, z: tf.Tensor, cond: tf.Tensor | None) -> dict[str, tf.Tensor]:
-        return {"images": to_uint8(self.generator(model_inputs(z, cond), training=False))}
+        return {"images": to_uint8(self.image_fn(z, cond))}
 
     def _generate(self, text, seed):
         cond = normalize_sentence(self.text_encoder(self.tokenizer(text), training=False))

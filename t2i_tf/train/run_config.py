@@ -53,10 +53,11 @@ def check_architecture(workdir: str, task: Any) -> None:
                         "or another --workdir")
 
 
-def restore_task(model: str, workdir: str, **overrides: Any):
+def restore_task(model: str, workdir: str, strategy: Any = "auto", **overrides: Any):
     """Rebuild model family ``model`` from the run in ``workdir`` and restore its latest checkpoint.
 
-    Returns ``(task, step)``; used to chain models (e.g. SRCNN after a GAN, the CSS classifier in eval).
+    Returns ``(task, step)``; used to chain models (e.g. SRCNN after a GAN, the CSS classifier in eval, a
+    frozen Stage-I or TIRG inside another task: pass that task's ``strategy`` so both live in one scope).
     """
     from t2i_tf.registry import lookup
     from t2i_tf.train.trainer import Trainer
@@ -68,6 +69,6 @@ def restore_task(model: str, workdir: str, **overrides: Any):
     config.update(overrides)
     _, task_cls = lookup(model)
     task = task_cls(config)
-    trainer = Trainer(task, workdir, num_iters=int(config.get("num_iters", 0)), verbose=False)
+    trainer = Trainer(task, workdir, num_iters=int(config.get("num_iters", 0)), strategy=strategy, verbose=False)
     step = trainer.restore()
     return task, step
