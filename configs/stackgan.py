@@ -42,7 +42,7 @@ CPU = dict(
     stage2_size=64,
     text_encoder="auto",
     batch_size=32,
-    num_iters=3_000,
+    num_iters=1_500,
     lr_decay_every=0,
     c_dim=64,
     ngf=16,
@@ -56,7 +56,7 @@ CPU = dict(
     encoder_width=16,
     encoder_learning_rate=1e-3,
     num_samples=16,
-    eval_every=1_000,
+    eval_every=500,
     log_every=100,
     ckpt_every=500,
 )

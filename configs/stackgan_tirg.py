@@ -25,7 +25,7 @@ CPU = dict(
     tirg_workdir="runs/tirg_tirg",
     image_size=32,
     random_crop=False,
-    num_iters=3_000,
+    num_iters=1_500,
 )
 
 TEST = dict(

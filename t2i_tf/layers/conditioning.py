@@ -61,7 +61,7 @@ class ConditioningAugmentation(layers.Layer):
         noise = tf.cast(noise, mu.dtype)
         if noise.shape.rank is not None and noise.shape[-1] is not None and noise.shape[-1] != self.c_dim:
             raise ValueError(f"ConditioningAugmentation noise must be [N, {self.c_dim}]; got shape {noise.shape}")
-        c = mu + tf.exp(logvar) * noise
+        c = mu + tf.exp(0.5 * logvar) * noise
         return c, mu, logvar
 
     def compute_output_shape(self, input_shape):

@@ -16,4 +16,4 @@ def kl_divergence(mu: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
     """
     mu = tf.cast(mu, tf.float32)
     logvar = tf.cast(logvar, tf.float32)
-    return -0.5 * tf.reduce_sum(1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=-1)
+    return -0.5 * tf.reduce_mean(1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=-1)

@@ -186,7 +186,7 @@ class StageIGenerator(keras.Model):
     def call(self, inputs, training=None):
         z, embedding, noise = _unpack_generator_inputs(inputs, "StageIGenerator", "z, embedding")
         c, mu, logvar = self.ca(embedding, noise=noise, training=training)
-        x = tf.concat([tf.cast(z, c.dtype), 0 * c], axis=-1)
+        x = tf.concat([tf.cast(z, c.dtype), c], axis=-1)
         x = tf.nn.relu(self.fc_bn(self.fc(x), training=training))
         x = tf.reshape(x, [-1, 4, 4, 8 * self.ngf])
         for k in range(self.num_ups):
@@ -235,7 +235,7 @@ class _StackDiscriminator(keras.Model):
         h = self.joint(tf.concat([x, c], axis=-1), training=training)
         out = {"cond": tf.reshape(self.cond_logit(h), [-1]), "features": features}
         if self.uncond_logit is not None:
-            out["uncond"] = tf.reshape(self.uncond_logit(h), [-1])
+            out["uncond"] = tf.reshape(self.uncond_logit(features), [-1])
         return out
 
 

@@ -1,0 +1,196 @@
+"""DAMSM pre-training (Xu et al., CVPR 2018) as a Task: the text and image encoders AttnGAN is trained against.
+
+One step: a batch of (image, one of its captions, class id) -> BiLSTM words + sentence, image regions +
+global feature -> words loss (word-region attention, gamma1/gamma2/gamma3) + sentence loss, both
+directions, same-class negatives masked (t2i_tf/losses/damsm.py). Adam on both encoders; the text
+encoder's gradients are clipped to a global norm of ``rnn_grad_clip`` (the reference's 0.25).
+
+Evaluation on the held-out split: the two losses, in-batch top-1 retrieval accuracy, and the R-precision
+of *real* images with their own captions (the upper bound a generator's R-precision is read against).
+Export: ``encode_text(text)`` -> words, sentence, mask and ``encode_image(image uint8)`` -> regions, global.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from t2i_tf.data.pixels import from_uint8
+from t2i_tf.data.records import read_info
+from t2i_tf.data.t2i import t2i_dataset
+from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
+from t2i_tf.errors import UserError
+from t2i_tf.eval.rprecision import r_precision
+from t2i_tf.losses.damsm import damsm_loss, retrieval_accuracy
+from t2i_tf.models.damsm import DamsmImageEncoder, DamsmTextEncoder, token_mask
+from t2i_tf.tasks.base import Task
+from t2i_tf.tasks.gan_cls import read_captions
+
+BACKBONES = ("cnn", "inception_v3")
+
+
+class DamsmTask(Task):
+    """Trains DAMSM's text and image encoders on text-to-image records."""
+
+    name = "damsm"
+    architecture_keys = ("image_size", "backbone", "width", "hidden_dim", "text_embed_dim", "max_text_len")
+
+    def prepare(self, workdir: str) -> None:
+        c = self.config
+        for key in ("batch_size", "learning_rate", "hidden_dim", "text_embed_dim", "eval_batch_size", "max_text_len"):
+            if not c[key] > 0:
+                raise UserError(f"--{key} must be > 0; got {c[key]}")
+        if c["backbone"] not in BACKBONES:
+            raise UserError(f"--backbone must be one of {', '.join(BACKBONES)}; got {c['backbone']!r}")
+        if c["backbone"] == "inception_v3" and not c.get("inception_weights"):
+            raise UserError("--backbone=inception_v3 needs --inception_weights=PATH (Keras InceptionV3 ImageNet weights, "
+                            "include_top=False; nothing is downloaded)")
+        self.image_size = int(c["image_size"])
+        self.data_dir = c.get("data_dir")
+        self.vocabulary = load_vocabulary(workdir)
+        if self.data_dir:
+            self.info = read_info(self.data_dir)
+            if self.info.get("format") != "t2i-v1":
+                raise UserError(f"{self.data_dir} is not a text-to-image record set (info.json format "
+                                f"{self.info.get('format')!r}, expected 't2i-v1')")
+            self.eval_split = "test" if "test" in self.info.get("splits", {}) else "train"
+            if self.vocabulary is None:
+                self.vocabulary = build_vocabulary(read_captions(self.data_dir, "train"))
+                save_vocabulary(self.vocabulary, workdir)
+        if self.vocabulary is None:
+            raise UserError("--model=damsm needs --data_dir (converted text-to-image records) to train")
+        self.tokenizer = Tokenizer(self.vocabulary, int(c["max_text_len"]))
+        self.feature_dim = 2 * int(c["hidden_dim"])
+
+    def build(self, strategy: tf.distribute.Strategy) -> None:
+        c = self.config
+        self.strategy = strategy
+        if self.global_batch_size % strategy.num_replicas_in_sync:
+            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over "
+                            f"{strategy.num_replicas_in_sync} replicas")
+        s = self.image_size
+        with strategy.scope():
+            self.text_encoder = DamsmTextEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
+                                                 int(c["hidden_dim"]), float(c["text_dropout"]), name="damsm_text")
+            self.image_encoder = DamsmImageEncoder(s, self.feature_dim, c["backbone"], int(c["width"]),
+                                                   c.get("inception_weights") or None, name="damsm_image")
+            self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
+            self.image_encoder(tf.zeros([2, s, s, 3]))
+            self.text_optimizer = keras.optimizers.Adam(float(c["learning_rate"]), beta_1=float(c["beta1"]),
+                                                        beta_2=0.999, global_clipnorm=float(c["rnn_grad_clip"]) or None,
+                                                        name="text_optimizer")
+            self.image_optimizer = keras.optimizers.Adam(float(c["learning_rate"]), beta_1=float(c["beta1"]),
+                                                         beta_2=0.999, name="image_optimizer")
+            self.text_optimizer.build(self.text_encoder.trainable_variables)
+            self.image_optimizer.build(self.image_encoder.trainable_variables)
+
+    def checkpoint_items(self) -> dict[str, Any]:
+        return {"text_encoder": self.text_encoder, "image_encoder": self.image_encoder,
+                "text_optimizer": self.text_optimizer, "image_optimizer": self.image_optimizer}
+
+    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
+        ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True,
+                         seed=int(self.config.get("data_seed", 0)), input_context=input_context,
+                         random_flip=bool(self.config["random_flip"]), random_crop=bool(self.config["random_crop"]))
+        tokenizer = self.tokenizer
+        return ds.map(lambda b: {"image": b["image"], "tokens": tokenizer(b["caption"]), "class_id": b["class_id"]},
+                      num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def losses(self, batch: dict[str, tf.Tensor], training: bool) -> dict[str, tf.Tensor]:
+        """Per-example DAMSM losses of a batch (words, sentence, total)."""
+        c = self.config
+        words, sentence = self.text_encoder(batch["tokens"], training=training)
+        regions, global_ = self.image_encoder(batch["image"], training=training)
+        return damsm_loss(regions, global_, words, sentence, token_mask(batch["tokens"]), batch["class_id"],
+                          float(c["gamma1"]), float(c["gamma2"]), float(c["gamma3"]), c["relevance"])
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        text_vars, image_vars = self.text_encoder.trainable_variables, self.image_encoder.trainable_variables
+        with tf.GradientTape() as tape:
+            terms = self.losses(batch, training=True)
+            loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=self.global_batch_size)
+        grads = tape.gradient(loss, text_vars + image_vars)
+        self.text_optimizer.apply_gradients(zip(grads[:len(text_vars)], text_vars))
+        self.image_optimizer.apply_gradients(zip(grads[len(text_vars):], image_vars))
+        return {"loss": tf.reduce_mean(terms["total"]), "words_loss": tf.reduce_mean(terms["words"]),
+                "sentence_loss": tf.reduce_mean(terms["sentence"])}
+
+    # ------------------------------------------------------------------ eval
+    def held_out_features(self, max_images: int) -> dict[str, np.ndarray]:
+        """Sentence and global image features of the first ``max_images`` held-out records (first caption each),
+        with the mean losses over eval batches and their in-batch top-1 accuracy."""
+        ds = t2i_dataset(self.data_dir, self.eval_split, int(self.config["eval_batch_size"]), self.image_size,
+                         training=False, seed=0)
+        feats: dict[str, list] = {"image": [], "sentence": [], "class_id": [], "words": [], "sent": [], "acc": []}
+        left = int(max_images)
+        for b in ds:
+            if left <= 0:
+                break
+            b = {k: v[:left] for k, v in b.items()}
+            left -= int(b["image"].shape[0])
+            batch = {"image": b["image"], "tokens": self.tokenizer(b["caption"]), "class_id": b["class_id"]}
+            terms = self.losses(batch, training=False)
+            _, sentence = self.text_encoder(batch["tokens"], training=False)
+            _, global_ = self.image_encoder(batch["image"], training=False)
+            feats["image"].append(global_.numpy())
+            feats["sentence"].append(sentence.numpy())
+            feats["class_id"].append(b["class_id"].numpy())
+            feats["words"].append(float(tf.reduce_mean(terms["words"])))
+            feats["sent"].append(float(tf.reduce_mean(terms["sentence"])))
+            feats["acc"].append(float(retrieval_accuracy(global_, sentence)))
+        return {k: (np.concatenate(v) if k in ("image", "sentence", "class_id") else np.asarray(v))
+                for k, v in feats.items()}
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        f = self.held_out_features(int(self.config["eval_images"]))
+        metrics = {"eval/words_loss": float(f["words"].mean()), "eval/sentence_loss": float(f["sent"].mean()),
+                   "eval/top1_in_batch": 100.0 * float(f["acc"].mean())}
+        n, most = len(f["class_id"]), np.unique(f["class_id"], return_counts=True)[1].max()
+        if n - most >= 99:
+            rp = r_precision(f["image"], f["sentence"], f["class_id"], num_mismatched=99, folds=10, seed=0)
+            metrics.update({"eval/real_r_precision": 100.0 * rp.mean, "eval/real_r_precision_std": 100.0 * rp.std})
+        return metrics
+
+    # ------------------------------------------------------------------ export
+    def export(self, path: str) -> dict[str, Any]:
+        module = DamsmServing(self.tokenizer, self.text_encoder, self.image_encoder, self.image_size)
+        tf.saved_model.save(module, path, signatures={"encode_text": module.encode_text,
+                                                      "encode_image": module.encode_image})
+        d = self.feature_dim
+        description = {"model": "damsm", "image_size": self.image_size, "signatures": {
+            "encode_text": {"inputs": {"text": "string [N]"},
+                            "outputs": {"words": f"float32 [N,T,{d}]", "sentence": f"float32 [N,{d}]", "mask": "bool [N,T]"}},
+            "encode_image": {"inputs": {"image": "uint8 [N,H,W,3] (resized to image_size)"},
+                             "outputs": {"regions": f"float32 [N,R,R,{d}]", "global": f"float32 [N,{d}]"}}}}
+        with open(os.path.join(path, "t2i_export.json"), "w") as f:
+            json.dump(description, f, indent=1)
+        return description
+
+
+class DamsmServing(tf.Module):
+    """The exported encoders, taking raw strings and uint8 images."""
+
+    def __init__(self, tokenizer: Tokenizer, text_encoder: keras.Model, image_encoder: keras.Model, image_size: int):
+        super().__init__(name="damsm_serving")
+        self.tokenizer, self.text_encoder, self.image_encoder = tokenizer, text_encoder, image_encoder
+        self.image_size = int(image_size)
+        self.encode_text = tf.function(self._encode_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        self.encode_image = tf.function(self._encode_image,
+                                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")])
+
+    def _encode_text(self, text):
+        tokens = self.tokenizer(text)
+        words, sentence = self.text_encoder(tokens, training=False)
+        return {"words": words, "sentence": sentence, "mask": token_mask(tokens)}
+
+    def _encode_image(self, image):
+        resized = tf.image.resize(tf.cast(image, tf.float32), [self.image_size, self.image_size], antialias=True)
+        regions, global_ = self.image_encoder(from_uint8(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)),
+                                              training=False)
+        return {"regions": regions, "global": global_}
