@@ -37,11 +37,12 @@ PAPER = dict(
     ckpt_every=2_000,
 )
 
-# Captioned CSS on a laptop CPU: a small CNN image encoder trained from scratch at the generator's size.
+# Captioned CSS on a laptop CPU: a small CNN image encoder trained from scratch at the generator's final size
+# (the AttnGAN CPU preset's 32 px).
 CPU = dict(
     PAPER,
     dataset="css_captions",
-    image_size=64,
+    image_size=32,
     backbone="cnn",
     width=32,
     text_embed_dim=64,

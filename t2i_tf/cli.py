@@ -21,7 +21,8 @@ FLAGS = flags.FLAGS
 
 MODES = ("train", "eval", "export", "generate", "retrieve")
 
-flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls | stackgan | stackgan_tirg | srcnn | css_classifier.")
+flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls | stackgan | stackgan_tirg | damsm | attngan | srcnn | "
+                    "css_classifier.")
 flags.DEFINE_string("mode", "train", f"One of {', '.join(MODES)}. train resumes from --workdir and ends with an eval.")
 flags.DEFINE_string("preset", None, "Hyperparameter preset from configs/<model>.py: paper | cpu | test (default: cpu).")
 flags.DEFINE_string("dataset", None, "Dataset name (tirg: css; gan_cls: css_captions | cub | flowers | any converted text-to-image dir).")
@@ -92,6 +93,22 @@ flags.DEFINE_string("tirg_workdir", None, "stackgan_tirg: the trained --model=ti
 flags.DEFINE_integer("c_dim", None, "Conditioning augmentation size (StackGAN 128, AttnGAN 100).")
 flags.DEFINE_float("kl_coef", None, "Weight of the conditioning augmentation KL term (2.0 StackGAN, 1.0 AttnGAN).")
 flags.DEFINE_integer("num_residual", None, "Residual blocks in the refining generator stages.")
+# DAMSM / AttnGAN (configs/damsm.py, configs/attngan.py).
+flags.DEFINE_string("backbone", None, "damsm image encoder: cnn (trained from scratch) | inception_v3 (frozen, --inception_weights).")
+flags.DEFINE_string("inception_weights", None, "damsm --backbone=inception_v3: Keras InceptionV3 ImageNet weights file (no top).")
+flags.DEFINE_float("gamma1", None, "DAMSM: word-region attention sharpness (4).")
+flags.DEFINE_float("gamma2", None, "DAMSM: word relevance aggregation (5).")
+flags.DEFINE_float("gamma3", None, "DAMSM: softmax smoothing over the batch (10).")
+flags.DEFINE_string("relevance", None, "DAMSM word relevance: paper ((1/gamma2) log-sum-exp) | code (the released code's, no 1/gamma2).")
+flags.DEFINE_float("rnn_grad_clip", None, "DAMSM: clip the text encoder's gradients to this global norm (0.25; 0 = off).")
+flags.DEFINE_string("damsm_workdir", None, "attngan: the trained --model=damsm run (frozen text/image encoders).")
+flags.DEFINE_integer("num_stages", None, "attngan: generator stages (3 = 64/128/256 in the paper).")
+flags.DEFINE_integer("base_size", None, "attngan: the first stage's image size (64).")
+flags.DEFINE_float("damsm_weight", None, "attngan: weight of the DAMSM loss in G's loss (LAMBDA: 5 for CUB).")
+flags.DEFINE_boolean("spectral_norm", None, "attngan: spectral normalisation in the discriminators.")
+flags.DEFINE_boolean("self_attention", None, "attngan: self-attention in G and D.")
+flags.DEFINE_boolean("rgb_skip", None, "attngan: multi-scale skip connections (each stage's image adds the upsampled previous one).")
+flags.DEFINE_float("ema_decay", None, "attngan: decay of the generator EMA used for eval/generate/export (0 = no EMA).")
 # SRCNN (configs/srcnn.py has the paper's values).
 flags.DEFINE_integer("scale", None, "srcnn: upscaling factor (the CPU preset: 4, i.e. 32 -> 128 px).")
 flags.DEFINE_integer("n1", None, "srcnn: filters of the 9x9 patch-extraction layer (64).")

@@ -16,6 +16,8 @@ _MODELS: dict[str, tuple[str, str]] = {
     "gan_cls": ("configs.gan_cls", "t2i_tf.tasks.gan_cls:GanClsTask"),
     "stackgan": ("configs.stackgan", "t2i_tf.tasks.stackgan:StackGanTask"),
     "stackgan_tirg": ("configs.stackgan_tirg", "t2i_tf.tasks.stackgan_tirg:StackGanTirgTask"),
+    "damsm": ("configs.damsm", "t2i_tf.tasks.damsm:DamsmTask"),
+    "attngan": ("configs.attngan", "t2i_tf.tasks.attngan:AttnGanTask"),
     "srcnn": ("configs.srcnn", "t2i_tf.tasks.srcnn:SrcnnTask"),
     "css_classifier": ("configs.css_classifier", "t2i_tf.tasks.css_classifier:CssClassifierTask"),
 }

@@ -1,0 +1,91 @@
+"""AttnGAN defaults: the paper's hyperparameters plus presets for CPU runs and tests.
+
+PAPER follows taoxugit/AttnGAN's cfg/bird_attn2.yml: three stages 64/128/256 px (BRANCH_NUM 3), GF_DIM 32,
+DF_DIM 64, Z_DIM 100, CONDITION_DIM 100, R_NUM 2, batch 20, Adam lr 2e-4 (beta1 0.5) for G and every D,
+600 epochs, the DAMSM loss weighted by LAMBDA = 5 with gamma1 4, gamma2 5, gamma3 10, KL weight 1. CUB:
+8,855 images / 20 = 443 iterations per epoch: 265,800 iterations. The DAMSM encoders come from a
+``--model=damsm`` run (``damsm_workdir``), frozen.
+
+The modern options (all off in PAPER): ``spectral_norm`` in the discriminators, ``self_attention`` in
+G and D, ``rgb_skip`` (multi-scale skip connections of the stage images) and ``ema_decay`` (a moving
+average of G's weights, used for evaluation, generation and export).
+"""
+
+from __future__ import annotations
+
+PAPER = dict(
+    dataset="cub",
+    damsm_workdir="runs/damsm",
+    num_stages=3,
+    base_size=64,
+    ngf=32,
+    ndf=64,
+    z_dim=100,
+    c_dim=100,
+    num_residual=2,
+    batch_size=20,
+    num_iters=265_800,
+    learning_rate=2e-4,
+    beta1=0.5,
+    beta2=0.999,
+    damsm_weight=5.0,
+    kl_coef=1.0,
+    gamma1=4.0,
+    gamma2=5.0,
+    gamma3=10.0,
+    relevance="paper",
+    spectral_norm=False,
+    self_attention=False,
+    rgb_skip=False,
+    ema_decay=0.0,
+    random_flip=True,
+    random_crop=True,
+    eval_batch_size=50,
+    num_samples=16,
+    eval_every=5_000,
+    log_every=100,
+    ckpt_every=2_000,
+)
+
+# Captioned CSS on a laptop CPU: two stages 16 -> 32 px, narrow nets, the 32 px DAMSM of configs/damsm.py,
+# a generator EMA.
+CPU = dict(
+    PAPER,
+    dataset="css_captions",
+    num_stages=2,
+    base_size=16,
+    ngf=16,
+    ndf=16,
+    z_dim=64,
+    c_dim=32,
+    batch_size=32,
+    num_iters=1_500,
+    ema_decay=0.999,
+    random_flip=False,
+    random_crop=False,
+    eval_batch_size=100,
+    eval_every=500,
+    ckpt_every=500,
+)
+
+TEST = dict(
+    CPU,
+    num_stages=2,
+    base_size=8,
+    ngf=4,
+    ndf=4,
+    z_dim=8,
+    c_dim=8,
+    num_residual=1,
+    batch_size=4,
+    num_iters=2,
+    ema_decay=0.5,
+    eval_batch_size=8,
+    num_samples=4,
+    eval_every=1_000_000,
+    log_every=1,
+    ckpt_every=1_000_000,
+)
+
+PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
+DEFAULT_PRESET = "cpu"

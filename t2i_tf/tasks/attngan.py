@@ -1,0 +1,352 @@
+"""AttnGAN (Xu et al., CVPR 2018) as a Task for the one Trainer.
+
+A frozen DAMSM run (``damsm_workdir``) turns captions into word and sentence features; the multi-stage
+generator (t2i_tf/models/attngan.py) draws ``num_stages`` images (base_size * 2^i px), the later stages
+attending to the words; one discriminator per stage scores (image, sentence) and the image alone.
+
+One step, as the reference trainer: G draws once; every D is updated on real / wrong (the batch's images
+rolled by one against the captions) / generated images,
+``(BCE(real, 1) + BCE(real|s, 1)) / 2 + (BCE(fake, 0) + BCE(fake|s, 0) + BCE(wrong|s, 0)) / 3``;
+then G on ``sum over stages (BCE(D(fake), 1) + BCE(D(fake|s), 1)) + damsm_weight * DAMSM(final image,
+caption) + kl_coef * KL``. With ``ema_decay`` > 0 a moving average of G's weights is kept and used for
+evaluation, samples, generation and export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from t2i_tf.data.pixels import to_uint8
+from t2i_tf.data.records import read_info
+from t2i_tf.data.t2i import t2i_dataset
+from t2i_tf.data.text import VOCAB_FILE, unknown_words
+from t2i_tf.errors import UserError
+from t2i_tf.losses import gan as gan_losses
+from t2i_tf.losses.damsm import damsm_loss, retrieval_accuracy
+from t2i_tf.losses.kl import kl_divergence
+from t2i_tf.models.attngan import AttnGanDiscriminator, AttnGanGenerator
+from t2i_tf.models.damsm import token_mask
+from t2i_tf.tasks.base import Task
+from t2i_tf.tasks.gan_cls import image_grid
+from t2i_tf.train.run_config import load_run_config, restore_task
+
+EVAL_NOISE_SEED = 1234
+
+
+class AttnGanTask(Task):
+    """Trains the AttnGAN generator and its per-stage discriminators against a frozen DAMSM."""
+
+    name = "attngan"
+    architecture_keys = ("num_stages", "base_size", "ngf", "ndf", "z_dim", "c_dim", "num_residual", "spectral_norm",
+                         "self_attention", "rgb_skip")
+
+    # ------------------------------------------------------------------ setup
+    def prepare(self, workdir: str) -> None:
+        c = self.config
+        for key in ("batch_size", "learning_rate", "ngf", "ndf", "z_dim", "c_dim", "num_stages", "base_size",
+                    "eval_batch_size", "num_samples"):
+            if not c[key] > 0:
+                raise UserError(f"--{key} must be > 0; got {c[key]}")
+        if c["batch_size"] < 2:
+            raise UserError(f"--batch_size must be >= 2 (wrong pairs come from within the batch); got {c['batch_size']}")
+        if not 0.0 <= float(c["ema_decay"]) < 1.0:
+            raise UserError(f"--ema_decay must be in [0, 1); got {c['ema_decay']}")
+        base = int(c["base_size"])
+        if base < 8 or base & (base - 1):
+            raise UserError(f"--base_size must be a power of two >= 8 (64 in the paper); got {base}")
+        self.sizes = [base * 2**i for i in range(int(c["num_stages"]))]
+        self.image_size = self.sizes[-1]
+        self.data_dir = c["data_dir"]
+        info = read_info(self.data_dir)
+        if info.get("format") != "t2i-v1":
+            raise UserError(f"{self.data_dir} is not a text-to-image record set (info.json format "
+                            f"{info.get('format')!r}, expected 't2i-v1')")
+        self.eval_split = "test" if "test" in info.get("splits", {}) else "train"
+        damsm = c.get("damsm_workdir") or ""
+        self.damsm_config = load_run_config(damsm, "damsm") if damsm and os.path.isdir(damsm) else None
+        if self.damsm_config is None:
+            raise UserError(f"--damsm_workdir={damsm or '(empty)'} has no trained DAMSM run (config.json): train one "
+                            "first with python main.py --model=damsm")
+        vocab = os.path.join(damsm, VOCAB_FILE)
+        if os.path.isfile(vocab):
+            os.makedirs(workdir, exist_ok=True)
+            shutil.copyfile(vocab, os.path.join(workdir, VOCAB_FILE))
+        self.ema = float(c["ema_decay"]) > 0
+        self._eval_cache: dict[str, Any] | None = None
+
+    def build(self, strategy: tf.distribute.Strategy) -> None:
+        c = self.config
+        self.strategy = strategy
+        if self.global_batch_size % strategy.num_replicas_in_sync:
+            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over "
+                            f"{strategy.num_replicas_in_sync} replicas")
+        self.damsm, self.damsm_step = restore_task("damsm", c["damsm_workdir"], strategy=strategy, data_dir=self.data_dir)
+        self.tokenizer = self.damsm.tokenizer
+        dim = self.damsm.feature_dim
+        with strategy.scope():
+            self.generator = self._make_generator("generator")
+            self.discriminators = [AttnGanDiscriminator(s, int(c["ndf"]), dim, spectral_norm=bool(c["spectral_norm"]),
+                                                        self_attention=bool(c["self_attention"]), name=f"discriminator{i}")
+                                   for i, s in enumerate(self.sizes)]
+            for d, s in zip(self.discriminators, self.sizes):
+                d((tf.zeros([2, s, s, 3]), tf.zeros([2, dim])))
+            adam = dict(learning_rate=float(c["learning_rate"]), beta_1=float(c["beta1"]), beta_2=float(c["beta2"]))
+            self.g_optimizer = keras.optimizers.Adam(name="g_optimizer", **adam)
+            self.d_optimizer = keras.optimizers.Adam(name="d_optimizer", **adam)
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self._d_variables())
+            if self.ema:
+                self.generator_ema = self._make_generator("generator_ema")
+                for e, w in zip(self.generator_ema.weights, self.generator.weights):
+                    e.assign(w)
+            self.rng = tf.random.Generator.from_seed(int(c.get("seed", 0)))
+
+    def _make_generator(self, name: str) -> AttnGanGenerator:
+        c, dim = self.config, self.damsm.feature_dim
+        g = AttnGanGenerator(int(c["num_stages"]), int(c["base_size"]), int(c["ngf"]), int(c["z_dim"]), int(c["c_dim"]),
+                             dim, dim, int(c["num_residual"]), self_attention=bool(c["self_attention"]),
+                             rgb_skip=bool(c["rgb_skip"]), name=name)
+        t = 3
+        g((tf.zeros([2, int(c["z_dim"])]), tf.zeros([2, dim]), tf.zeros([2, t, dim]), tf.ones([2, t], tf.bool), None))
+        return g
+
+    def _d_variables(self) -> list:
+        return [v for d in self.discriminators for v in d.trainable_variables]
+
+    def checkpoint_items(self) -> dict[str, Any]:
+        items = {"generator": self.generator, "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
+                 "rng": self.rng}
+        items.update({f"discriminator{i}": d for i, d in enumerate(self.discriminators)})
+        if self.ema:
+            items["generator_ema"] = self.generator_ema
+        return items
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator used for evaluation, samples, generation and export: the EMA one when kept."""
+        return self.generator_ema if self.ema else self.generator
+
+    # ------------------------------------------------------------------- data
+    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
+        ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True,
+                         seed=int(self.config.get("data_seed", 0)), input_context=input_context,
+                         random_flip=bool(self.config["random_flip"]), random_crop=bool(self.config["random_crop"]))
+        return ds.map(self._model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {"image": b["image"], "tokens": self.tokenizer(b["caption"]), "class_id": b["class_id"]}
+
+    # ------------------------------------------------------------------- step
+    def text_features(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Frozen DAMSM (words, sentence, word mask) of token ids."""
+        words, sentence = self.damsm.text_encoder(tokens, training=False)
+        return tf.stop_gradient(words), tf.stop_gradient(sentence), token_mask(tokens)
+
+    def _pyramid(self, images: tf.Tensor) -> list[tf.Tensor]:
+        """The real images at every stage's size (area averaging from the final size)."""
+        return [images if s == self.image_size else tf.image.resize(images, [s, s], method="area") for s in self.sizes]
+
+    def _damsm_image(self, images: tf.Tensor):
+        s = self.damsm.image_size
+        if images.shape[1] != s:
+            images = tf.image.resize(images, [s, s], method="bilinear")
+        return self.damsm.image_encoder(images, training=False)
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return self._step(batch)
+
+    @tf.autograph.experimental.do_not_convert
+    def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        c = self.config
+        words, sentence, mask = self.text_features(batch["tokens"])
+        n = tf.shape(sentence)[0]
+        reals = self._pyramid(batch["image"])
+        wrongs = [tf.roll(r, 1, axis=0) for r in reals]  # another caption's image (the reference: the batch shifted)
+        z, noise = self.rng.normal([n, int(c["z_dim"])]), self.rng.normal([n, int(c["c_dim"])])
+        gb = self.global_batch_size
+        bce_real, bce_fake = gan_losses.d_real_loss, gan_losses.d_fake_loss
+        with tf.GradientTape() as g_tape:
+            out = self.generator((z, sentence, words, mask, noise), training=True)
+            with g_tape.stop_recording(), tf.GradientTape() as d_tape:
+                d_total = 0.0
+                for d, real, wrong, fake in zip(self.discriminators, reals, wrongs, out["images"]):
+                    r, f = d((real, sentence), training=True), d((tf.stop_gradient(fake), sentence), training=True)
+                    w = d((wrong, sentence), training=True)["cond"]
+                    d_total += 0.5 * (bce_real(r["uncond"]) + bce_real(r["cond"])) + (
+                        bce_fake(f["uncond"]) + bce_fake(f["cond"]) + bce_fake(w)) / 3.0
+                d_loss = tf.nn.compute_average_loss(d_total, global_batch_size=gb)
+            d_vars = self._d_variables()
+            self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+            g_adv = 0.0
+            for d, fake in zip(self.discriminators, out["images"]):
+                f = d((fake, sentence), training=True)
+                g_adv += gan_losses.generator_loss(f["uncond"]) + gan_losses.generator_loss(f["cond"])
+            regions, global_ = self._damsm_image(out["images"][-1])
+            damsm = damsm_loss(regions, global_, words, sentence, mask, batch["class_id"], float(c["gamma1"]),
+                               float(c["gamma2"]), float(c["gamma3"]), c["relevance"])["total"]
+            kl = kl_divergence(out["mu"], out["logvar"])
+            g_total = g_adv + float(c["damsm_weight"]) * damsm + float(c["kl_coef"]) * kl
+            g_loss = tf.nn.compute_average_loss(g_total, global_batch_size=gb)
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+        if self.ema:
+            self._update_ema()
+        return {"d_loss": tf.reduce_mean(d_total), "g_loss": tf.reduce_mean(g_total), "g_adv": tf.reduce_mean(g_adv),
+                "damsm_loss": tf.reduce_mean(damsm), "kl": tf.reduce_mean(kl)}
+
+    def _update_ema(self) -> None:
+        """generator_ema <- decay * generator_ema + (1 - decay) * generator, every weight (a synchronised update)."""
+        decay = float(self.config["ema_decay"])
+        pairs = [(getattr(e, "value", e), getattr(w, "value", w))
+                 for e, w in zip(self.generator_ema.weights, self.generator.weights)]
+
+        def update_all(strategy, pairs):
+            for e, w in pairs:
+                strategy.extended.update(e, lambda var, value: var.assign(decay * var + (1.0 - decay) * value),
+                                         args=(w,), group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(update_all, tf.distribute.get_strategy(), pairs)
+
+    # ------------------------------------------------------------------- eval
+    def _eval_batch(self) -> dict[str, tf.Tensor]:
+        if self._eval_cache is None:
+            ds = t2i_dataset(self.data_dir, self.eval_split, int(self.config["eval_batch_size"]), self.image_size,
+                             training=False, seed=0)
+            b = next(iter(ds))
+            self._eval_cache = dict(self._model_inputs(b), caption=b["caption"])
+        return self._eval_cache
+
+    def _noise(self, n: int, seed) -> tf.Tensor:
+        return tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant(seed, tf.int64))
+
+    def images_for(self, tokens: tf.Tensor, z: tf.Tensor, generator: keras.Model | None = None) -> dict[str, Any]:
+        """The generator's output dict for token ids and noise (deterministic conditioning: the CA mean)."""
+        words, sentence, mask = self.text_features(tokens)
+        return (generator or self.sampling_generator)((z, sentence, words, mask, None), training=False)
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """On a fixed held-out batch: mean D outputs of the last stage, and the DAMSM top-1 of generated images."""
+        b = self._eval_batch()
+        n = int(b["image"].shape[0])
+        fake = self.images_for(b["tokens"], self._noise(n, [int(self.config.get("seed", 0)), EVAL_NOISE_SEED]))
+        _, sentence, _ = self.text_features(b["tokens"])
+        d = self.discriminators[-1]
+        real_s, fake_s = d((b["image"], sentence), training=False), d((fake["images"][-1], sentence), training=False)
+        _, fake_global = self._damsm_image(fake["images"][-1])
+        _, real_global = self._damsm_image(b["image"])
+        return {"eval/d_real": float(tf.reduce_mean(tf.sigmoid(real_s["cond"]))),
+                "eval/d_fake": float(tf.reduce_mean(tf.sigmoid(fake_s["cond"]))),
+                "eval/damsm_top1_generated": 100.0 * float(retrieval_accuracy(fake_global, sentence)),
+                "eval/damsm_top1_real": 100.0 * float(retrieval_accuracy(real_global, sentence))}
+
+    def summaries(self, step: int) -> None:
+        """Every stage's samples from fixed noise on the first held-out captions, and the last stage's word attention."""
+        b = self._eval_batch()
+        n = min(int(self.config["num_samples"]), int(b["image"].shape[0]))
+        out = self.images_for(b["tokens"][:n], self._noise(n, [int(self.config.get("seed", 0)), EVAL_NOISE_SEED]))
+        for i, images in enumerate(out["images"]):
+            tf.summary.image(f"samples_stage{i}", image_grid(to_uint8(images)), max_outputs=1)
+        if out["attention"]:
+            att = out["attention"][-1][0]  # [h, w, T] of the first sample
+            real_words = int(tf.reduce_sum(tf.cast(token_mask(b["tokens"][:1]), tf.int32)))
+            maps = tf.transpose(att[:, :, :real_words], [2, 0, 1])[..., None]
+            maps = maps / tf.maximum(tf.reduce_max(maps, axis=[1, 2, 3], keepdims=True), 1e-8)
+            tf.summary.image("attention_words", image_grid(tf.cast(maps * 255.0, tf.uint8)), max_outputs=1)
+        tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
+
+    # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
+    def eval_batches(self, num_images: int, batch_size: int):
+        """The first ``num_images`` held-out records in file order (first caption each), with model inputs."""
+        ds = t2i_dataset(self.data_dir, self.eval_split, batch_size, self.image_size, training=False, seed=0)
+        left = int(num_images)
+        for b in ds:
+            if left <= 0:
+                return
+            b = {k: v[:left] for k, v in b.items()}
+            left -= int(b["image"].shape[0])
+            batch = self._model_inputs(b)
+            batch.update({k: b[k] for k in ("caption", "scene_cells") if k in b})
+            yield batch
+
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
+        """The last stage's float [-1, 1] images, z = stateless_normal(seed)."""
+        return self.images_for(batch["tokens"], self._noise(int(batch["tokens"].shape[0]), seed))["images"][-1]
+
+    def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
+        """DAMSM (global image feature, sentence feature): AttnGAN's R-precision encoders."""
+        _, global_ = self._damsm_image(images)
+        return global_.numpy(), self.text_features(batch["tokens"])[1].numpy()
+
+    def eval_protocol(self) -> dict[str, Any]:
+        return {"model": "attngan", "image_size": self.image_size, "stage_sizes": self.sizes,
+                "eval_split": self.eval_split, "data_dir": os.path.abspath(self.data_dir),
+                "generator": "EMA of the weights (decay %g)" % float(self.config["ema_decay"]) if self.ema else "trained",
+                "text_encoder": "DAMSM (frozen)", "damsm_workdir": os.path.abspath(self.config["damsm_workdir"]),
+                "damsm_step": int(self.damsm_step),
+                "r_precision_encoders": "the DAMSM run's image and text encoders (global image feature vs sentence)"}
+
+    # ---------------------------------------------------------------- generate
+    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0, max_rows: int = 4) -> dict[str, Any]:
+        """``num_samples`` last-stage images per caption (held-out captions when None); noise as GAN-CLS's."""
+        if num_samples < 1:
+            raise UserError(f"--num_samples must be >= 1; got {num_samples}")
+        unknown: dict[str, list[str]] = {}
+        if captions:
+            for caption in captions:
+                missing = unknown_words(caption, self.tokenizer.vocabulary)
+                if len(missing) == len(caption.split()):
+                    raise UserError(f"no word of the caption {caption!r} is in the DAMSM vocabulary")
+                if missing:
+                    unknown[caption] = missing
+            tokens = self.tokenizer(tf.constant(captions))
+        else:
+            b = self._eval_batch()
+            rows = min(max_rows, int(b["tokens"].shape[0]))
+            captions = [c.decode("utf-8") for c in b["caption"][:rows].numpy()]
+            tokens = b["tokens"][:rows]
+        rows = len(captions)
+        z = tf.random.stateless_normal([rows * num_samples, int(self.config["z_dim"])], seed=tf.constant([seed, 0], tf.int64))
+        images = to_uint8(self.images_for(tf.repeat(tokens, num_samples, axis=0), z)["images"][-1]).numpy()
+        return {"images": images.reshape(rows, num_samples, *images.shape[1:]), "captions": captions,
+                "unknown_words": unknown}
+
+    # ------------------------------------------------------------------ export
+    def export(self, path: str) -> dict[str, Any]:
+        """SavedModel ``generate(text string [N], seed int64) -> {"images": uint8 [N,S,S,3]}`` (last stage)."""
+        module = AttnGanServing(self, int(self.config["z_dim"]))
+        tf.saved_model.save(module, path, signatures={"generate": module.generate})
+        description = {"model": "attngan", "image_size": self.image_size, "z_dim": int(self.config["z_dim"]),
+                       "generator": "ema" if self.ema else "trained",
+                       "signatures": {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"},
+                                                   "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}}},
+                       "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
+        with open(os.path.join(path, "t2i_export.json"), "w") as f:
+            json.dump(description, f, indent=1)
+        return description
+
+
+class AttnGanServing(tf.Module):
+    """The exported module: DAMSM's tokenizer and text encoder, and the (EMA) generator."""
+
+    def __init__(self, task: AttnGanTask, z_dim: int):
+        super().__init__(name="attngan_serving")
+        self.tokenizer, self.text_encoder = task.tokenizer, task.damsm.text_encoder
+        self.generator = task.sampling_generator
+        self.z_dim = int(z_dim)
+        self.generate = tf.function(self._generate, input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                                                     tf.TensorSpec([], tf.int64, name="seed")])
+
+    def _generate(self, text, seed):
+        tokens = self.tokenizer(text)
+        words, sentence = self.text_encoder(tokens, training=False)
+        z = tf.random.stateless_normal(tf.stack([tf.shape(text)[0], self.z_dim]), seed=tf.stack([seed, tf.constant(0, tf.int64)]))
+        out = self.generator((z, sentence, words, token_mask(tokens), None), training=False)
+        return {"images": to_uint8(out["images"][-1])}
