@@ -190,10 +190,12 @@ def apply_saved_config(config: dict[str, Any], saved: dict[str, Any] | None) -> 
 
 def records_image_size(config: dict[str, Any]) -> int:
     """The size generated records are rendered at: the trained output size (StackGAN Stage-II: stage2_size;
-    stackgan_tirg: its TIRG run's size, since TIRG reads the same records)."""
+    stackgan_tirg: its TIRG run's size, since TIRG reads the same records; attngan: its last stage's)."""
     if "tirg_workdir" in config:
         tirg = load_run_config(config["tirg_workdir"], "tirg")
         return int(tirg["image_size"]) if tirg else 64
+    if "num_stages" in config:  # AttnGAN: the last stage's size
+        return int(config["base_size"]) * 2 ** (int(config["num_stages"]) - 1)
     return int(config["stage2_size"]) if int(config.get("stage", 1)) == 2 else int(config["image_size"])
 
 
