@@ -319,8 +319,9 @@ def run_generator_eval(task: Any, workdir: str, step: int, config: dict[str, Any
     if classifier is None and os.path.isdir(DEFAULT_CSS_CLASSIFIER):
         from t2i_tf.data.records import read_info
 
-        if "scene_cells" in (read_info(config["data_dir"]).get("extra_int64") or {}):
-            classifier = DEFAULT_CSS_CLASSIFIER
+        info = read_info(config["data_dir"])
+        if "scene_cells" in (info.get("extra_int64") or {}) or "scene_cells" in info.get("image_features", []):
+            classifier = DEFAULT_CSS_CLASSIFIER  # captioned CSS, or CSS whose gallery images carry their cells
     if classifier is not None and not os.path.isdir(classifier):
         raise UserError(f"--css_classifier {classifier} does not exist (train one: python main.py --model=css_classifier)")
     options = EvalOptions(num_images=FLAGS.eval_images, batch_size=int(config.get("eval_batch_size", 100)),
