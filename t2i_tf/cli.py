@@ -188,19 +188,9 @@ def apply_saved_config(config: dict[str, Any], saved: dict[str, Any] | None) -> 
     return merged
 
 
-def records_image_size(config: dict[str, Any]) -> int:
-    """The size generated records are rendered at: the trained output size (StackGAN Stage-II: stage2_size;
-    stackgan_tirg: its TIRG run's size, since TIRG reads the same records; attngan: its last stage's)."""
-    if "tirg_workdir" in config:
-        tirg = load_run_config(config["tirg_workdir"], "tirg")
-        return int(tirg["image_size"]) if tirg else 64
-    if "num_stages" in config:  # AttnGAN: the last stage's size
-        return int(config["base_size"]) * 2 ** (int(config["num_stages"]) - 1)
-    return int(config["stage2_size"]) if int(config.get("stage", 1)) == 2 else int(config["image_size"])
-
-
-def resolve_data_dir(config: dict[str, Any]) -> str:
-    """--data_dir checked, or the embedded generated CSS data prepared on first use."""
+def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
+    """--data_dir checked, or the embedded generated CSS data prepared on first use (rendered at the size the
+    task trains on: ``task_cls.records_image_size``)."""
     if FLAGS.model == "tirg" and config["dataset"] != "css":
         raise UserError(f"--dataset must be css for --model=tirg; got {config['dataset']!r}")
     if FLAGS.data_dir is None:
@@ -208,12 +198,12 @@ def resolve_data_dir(config: dict[str, Any]) -> str:
             from datasets.css.convert import prepare_default_css
 
             print("using the embedded generated CSS data (generated and converted on first use)", flush=True)
-            return prepare_default_css(image_size=records_image_size(config), seed=0)
+            return prepare_default_css(image_size=task_cls.records_image_size(config), seed=0)
         if config["dataset"] == "css_captions":
             from datasets.css.captions import prepare_default_css_captions
 
             print("using the embedded generated captioned CSS data (made on first use)", flush=True)
-            return prepare_default_css_captions(image_size=records_image_size(config))
+            return prepare_default_css_captions(image_size=task_cls.records_image_size(config))
         raise UserError(
             f"--dataset={config['dataset']} needs --data_dir (converted records; see README 'Data'); "
             f"without it only {' / '.join(GENERATED_DATASETS)} are generated"
@@ -367,7 +357,7 @@ def run() -> int:
     if saved and FLAGS.data_dir is None and os.path.isdir(str(saved.get("data_dir"))):
         config["data_dir"] = saved["data_dir"]
     else:
-        config["data_dir"] = resolve_data_dir(config)
+        config["data_dir"] = resolve_data_dir(config, task_cls)
 
     from t2i_tf.train.trainer import Trainer
 

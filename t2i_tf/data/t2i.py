@@ -193,3 +193,15 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def held_out_batches(data_dir: str, split: str, image_size: int, num_images: int, batch_size: int):
+    """The first ``num_images`` records of ``split`` in file order (first caption each), as evaluation batches
+    of :func:`t2i_dataset` (the last one cut short)."""
+    left = int(num_images)
+    for b in t2i_dataset(data_dir, split, batch_size, image_size, training=False, seed=0):
+        if left <= 0:
+            return
+        b = {k: v[:left] for k, v in b.items()}
+        left -= int(b["image"].shape[0])
+        yield b

@@ -10,13 +10,12 @@ similarity = dot product).
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import tensorflow as tf
 
 from t2i_tf.data.text import Tokenizer
+from t2i_tf.export.description import write_export_description
 
 
 class TirgServing(tf.Module):
@@ -57,6 +56,5 @@ def export_tirg(model: tf.Module, tokenizer: Tokenizer, image_size: int, path: s
             "embed_image": {"inputs": {"image": "uint8 [N,H,W,3]"}, "outputs": {"embedding": "float32 [N,D], L2-normalised"}},
         },
     }
-    with open(os.path.join(path, "t2i_export.json"), "w") as f:
-        json.dump(description, f, indent=1)
+    write_export_description(path, description)
     return description

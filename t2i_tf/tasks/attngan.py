@@ -14,20 +14,18 @@ evaluation, samples, generation and export.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info
-from t2i_tf.data.t2i import t2i_dataset
-from t2i_tf.data.text import VOCAB_FILE, unknown_words
+from t2i_tf.data.t2i import held_out_batches, t2i_dataset
+from t2i_tf.data.text import unknown_words
 from t2i_tf.errors import UserError
+from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.losses.damsm import damsm_loss, retrieval_accuracy
 from t2i_tf.losses.kl import kl_divergence
@@ -35,7 +33,8 @@ from t2i_tf.models.attngan import AttnGanDiscriminator, AttnGanGenerator
 from t2i_tf.models.damsm import token_mask
 from t2i_tf.tasks.base import Task
 from t2i_tf.tasks.gan_cls import image_grid
-from t2i_tf.train.run_config import load_run_config, restore_task
+from t2i_tf.train.run_config import chained_run_config, restore_task
+from t2i_tf.train.strategy import update_variables
 
 EVAL_NOISE_SEED = 1234
 
@@ -46,6 +45,11 @@ class AttnGanTask(Task):
     name = "attngan"
     architecture_keys = ("num_stages", "base_size", "ngf", "ndf", "z_dim", "c_dim", "num_residual", "spectral_norm",
                          "self_attention", "rgb_skip")
+
+    @classmethod
+    def records_image_size(cls, config: dict[str, Any]) -> int:
+        """The last stage's size."""
+        return int(config["base_size"]) * 2 ** (int(config["num_stages"]) - 1)
 
     # ------------------------------------------------------------------ setup
     def prepare(self, workdir: str) -> None:
@@ -69,24 +73,15 @@ class AttnGanTask(Task):
             raise UserError(f"{self.data_dir} is not a text-to-image record set (info.json format "
                             f"{info.get('format')!r}, expected 't2i-v1')")
         self.eval_split = "test" if "test" in info.get("splits", {}) else "train"
-        damsm = c.get("damsm_workdir") or ""
-        self.damsm_config = load_run_config(damsm, "damsm") if damsm and os.path.isdir(damsm) else None
-        if self.damsm_config is None:
-            raise UserError(f"--damsm_workdir={damsm or '(empty)'} has no trained DAMSM run (config.json): train one "
-                            "first with python main.py --model=damsm")
-        vocab = os.path.join(damsm, VOCAB_FILE)
-        if os.path.isfile(vocab):
-            os.makedirs(workdir, exist_ok=True)
-            shutil.copyfile(vocab, os.path.join(workdir, VOCAB_FILE))
+        self.damsm_config = chained_run_config(c.get("damsm_workdir") or "", "damsm", "damsm_workdir", "DAMSM",
+                                               "--model=attngan", copy_vocabulary_to=workdir)
         self.ema = float(c["ema_decay"]) > 0
         self._eval_cache: dict[str, Any] | None = None
 
     def build(self, strategy: tf.distribute.Strategy) -> None:
         c = self.config
         self.strategy = strategy
-        if self.global_batch_size % strategy.num_replicas_in_sync:
-            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over "
-                            f"{strategy.num_replicas_in_sync} replicas")
+        self.check_batch_split(strategy)
         self.damsm, self.damsm_step = restore_task("damsm", c["damsm_workdir"], strategy=strategy, data_dir=self.data_dir)
         self.tokenizer = self.damsm.tokenizer
         dim = self.damsm.feature_dim
@@ -205,15 +200,8 @@ class AttnGanTask(Task):
     def _update_ema(self) -> None:
         """generator_ema <- decay * generator_ema + (1 - decay) * generator, every weight (a synchronised update)."""
         decay = float(self.config["ema_decay"])
-        pairs = [(getattr(e, "value", e), getattr(w, "value", w))
-                 for e, w in zip(self.generator_ema.weights, self.generator.weights)]
-
-        def update_all(strategy, pairs):
-            for e, w in pairs:
-                strategy.extended.update(e, lambda var, value: var.assign(decay * var + (1.0 - decay) * value),
-                                         args=(w,), group=False)
-
-        tf.__internal__.distribute.interim.maybe_merge_call(update_all, tf.distribute.get_strategy(), pairs)
+        update_variables(self.generator_ema.weights, lambda e, w: decay * e + (1.0 - decay) * w,
+                         [(w,) for w in self.generator.weights])
 
     # ------------------------------------------------------------------- eval
     def _eval_batch(self) -> dict[str, tf.Tensor]:
@@ -265,16 +253,8 @@ class AttnGanTask(Task):
     # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
     def eval_batches(self, num_images: int, batch_size: int):
         """The first ``num_images`` held-out records in file order (first caption each), with model inputs."""
-        ds = t2i_dataset(self.data_dir, self.eval_split, batch_size, self.image_size, training=False, seed=0)
-        left = int(num_images)
-        for b in ds:
-            if left <= 0:
-                return
-            b = {k: v[:left] for k, v in b.items()}
-            left -= int(b["image"].shape[0])
-            batch = self._model_inputs(b)
-            batch.update({k: b[k] for k in ("caption", "scene_cells") if k in b})
-            yield batch
+        for b in held_out_batches(self.data_dir, self.eval_split, self.image_size, num_images, batch_size):
+            yield dict(b, **self._model_inputs(b))
 
     def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
         """The last stage's float [-1, 1] images, z = stateless_normal(seed)."""
@@ -328,8 +308,7 @@ class AttnGanTask(Task):
                        "signatures": {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"},
                                                    "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}}},
                        "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
-        with open(os.path.join(path, "t2i_export.json"), "w") as f:
-            json.dump(description, f, indent=1)
+        write_export_description(path, description)
         return description
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from t2i_tf.errors import UserError
+
 
 class Task(abc.ABC):
     """One model family (TIRG, GAN-CLS, ...) as seen by :class:`t2i_tf.train.Trainer`."""
@@ -27,6 +29,18 @@ class Task(abc.ABC):
     @property
     def global_batch_size(self) -> int:
         return int(self.config["batch_size"])
+
+    @classmethod
+    def records_image_size(cls, config: dict[str, Any]) -> int:
+        """The size generated records should be rendered at for this config: the size the task trains on."""
+        return int(config["image_size"])
+
+    def check_batch_split(self, strategy: tf.distribute.Strategy) -> int:
+        """The number of replicas; a UserError when ``--batch_size`` does not split evenly over them."""
+        replicas = strategy.num_replicas_in_sync
+        if self.global_batch_size % replicas:
+            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over {replicas} replicas")
+        return replicas
 
     @abc.abstractmethod
     def prepare(self, workdir: str) -> None:

@@ -11,8 +11,6 @@ Other tasks load the trained classifier with :func:`t2i_tf.eval.css_semantic.loa
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import keras
@@ -26,6 +24,7 @@ from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import SCENE_CELLS, t2i_dataset
 from t2i_tf.errors import UserError
 from t2i_tf.eval.css_semantic import semantic_scores
+from t2i_tf.export.description import write_export_description
 from t2i_tf.models.css_classifier import CssClassifier, cell_loss, logits_to_cells
 from t2i_tf.tasks.base import Task
 
@@ -70,9 +69,7 @@ class CssClassifierTask(Task):
     def build(self, strategy: tf.distribute.Strategy) -> None:
         c = self.config
         self.strategy = strategy
-        replicas = strategy.num_replicas_in_sync
-        if self.global_batch_size % replicas:
-            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over {replicas} replicas")
+        self.check_batch_split(strategy)
         with strategy.scope():
             self.model = CssClassifier(self.image_size, int(c["width"]), int(c["hidden_dim"]), name="css_classifier")
             self.model(tf.zeros([1, self.image_size, self.image_size, 3]), training=False)
@@ -190,8 +187,7 @@ class CssClassifierTask(Task):
                                         "outputs": {"cells": "int64 [N,9]",
                                                     "features": f"float32 [N,{self.model.feature_dim}]"}}},
         }
-        with open(os.path.join(path, "t2i_export.json"), "w") as f:
-            json.dump(description, f, indent=1)
+        write_export_description(path, description)
         return description
 
 

@@ -12,8 +12,6 @@ Export: ``encode_text(text)`` -> words, sentence, mask and ``encode_image(image 
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import keras
@@ -22,10 +20,11 @@ import tensorflow as tf
 
 from t2i_tf.data.pixels import from_uint8
 from t2i_tf.data.records import read_info
-from t2i_tf.data.t2i import t2i_dataset
+from t2i_tf.data.t2i import held_out_batches, t2i_dataset
 from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
 from t2i_tf.errors import UserError
 from t2i_tf.eval.rprecision import r_precision
+from t2i_tf.export.description import write_export_description
 from t2i_tf.losses.damsm import damsm_loss, retrieval_accuracy
 from t2i_tf.models.damsm import DamsmImageEncoder, DamsmTextEncoder, token_mask
 from t2i_tf.tasks.base import Task
@@ -70,9 +69,7 @@ class DamsmTask(Task):
     def build(self, strategy: tf.distribute.Strategy) -> None:
         c = self.config
         self.strategy = strategy
-        if self.global_batch_size % strategy.num_replicas_in_sync:
-            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over "
-                            f"{strategy.num_replicas_in_sync} replicas")
+        self.check_batch_split(strategy)
         s = self.image_size
         with strategy.scope():
             self.text_encoder = DamsmTextEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
@@ -104,11 +101,16 @@ class DamsmTask(Task):
 
     def losses(self, batch: dict[str, tf.Tensor], training: bool) -> dict[str, tf.Tensor]:
         """Per-example DAMSM losses of a batch (words, sentence, total)."""
+        return self._losses_and_features(batch, training)[0]
+
+    def _losses_and_features(self, batch: dict[str, tf.Tensor], training: bool):
+        """(per-example losses, global image features, sentence features) of a batch: each encoder runs once."""
         c = self.config
         words, sentence = self.text_encoder(batch["tokens"], training=training)
         regions, global_ = self.image_encoder(batch["image"], training=training)
-        return damsm_loss(regions, global_, words, sentence, token_mask(batch["tokens"]), batch["class_id"],
-                          float(c["gamma1"]), float(c["gamma2"]), float(c["gamma3"]), c["relevance"])
+        terms = damsm_loss(regions, global_, words, sentence, token_mask(batch["tokens"]), batch["class_id"],
+                           float(c["gamma1"]), float(c["gamma2"]), float(c["gamma3"]), c["relevance"])
+        return terms, global_, sentence
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         text_vars, image_vars = self.text_encoder.trainable_variables, self.image_encoder.trainable_variables
@@ -125,19 +127,12 @@ class DamsmTask(Task):
     def held_out_features(self, max_images: int) -> dict[str, np.ndarray]:
         """Sentence and global image features of the first ``max_images`` held-out records (first caption each),
         with the mean losses over eval batches and their in-batch top-1 accuracy."""
-        ds = t2i_dataset(self.data_dir, self.eval_split, int(self.config["eval_batch_size"]), self.image_size,
-                         training=False, seed=0)
         feats: dict[str, list] = {"image": [], "sentence": [], "class_id": [], "words": [], "sent": [], "acc": []}
-        left = int(max_images)
-        for b in ds:
-            if left <= 0:
-                break
-            b = {k: v[:left] for k, v in b.items()}
-            left -= int(b["image"].shape[0])
+        batches = held_out_batches(self.data_dir, self.eval_split, self.image_size, max_images,
+                                   int(self.config["eval_batch_size"]))
+        for b in batches:
             batch = {"image": b["image"], "tokens": self.tokenizer(b["caption"]), "class_id": b["class_id"]}
-            terms = self.losses(batch, training=False)
-            _, sentence = self.text_encoder(batch["tokens"], training=False)
-            _, global_ = self.image_encoder(batch["image"], training=False)
+            terms, global_, sentence = self._losses_and_features(batch, training=False)
             feats["image"].append(global_.numpy())
             feats["sentence"].append(sentence.numpy())
             feats["class_id"].append(b["class_id"].numpy())
@@ -168,8 +163,7 @@ class DamsmTask(Task):
                             "outputs": {"words": f"float32 [N,T,{d}]", "sentence": f"float32 [N,{d}]", "mask": "bool [N,T]"}},
             "encode_image": {"inputs": {"image": "uint8 [N,H,W,3] (resized to image_size)"},
                              "outputs": {"regions": f"float32 [N,R,R,{d}]", "global": f"float32 [N,{d}]"}}}}
-        with open(os.path.join(path, "t2i_export.json"), "w") as f:
-            json.dump(description, f, indent=1)
+        write_export_description(path, description)
         return description
 
 

@@ -32,7 +32,6 @@ MirroredStrategy step equals a single-device step on the global batch.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -42,14 +41,16 @@ import tensorflow as tf
 
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info, shard_paths
-from t2i_tf.data.t2i import t2i_dataset
+from t2i_tf.data.t2i import held_out_batches, t2i_dataset
 from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary, unknown_words
 from t2i_tf.errors import UserError
+from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.models.gan_cls import NORMS, Discriminator, Generator, num_resamplings
 from t2i_tf.models.sentence_encoder import (ImageEncoder, SentenceEncoder, matching_accuracy, matching_loss,
                                             normalize_sentence)
 from t2i_tf.tasks.base import Task
+from t2i_tf.train.strategy import update_variables
 
 GAN_TYPES = ("gan", "wgan", "vanilla_gan", "vanilla_wgan", "wgan_gp")
 TEXT_ENCODERS = ("auto", "pretrained_embeddings", "bilstm")
@@ -183,10 +184,7 @@ class GanClsTask(Task):
     def build(self, strategy: tf.distribute.Strategy) -> None:
         c = self.config
         self.strategy = strategy
-        self.num_replicas = strategy.num_replicas_in_sync
-        if self.global_batch_size % self.num_replicas:
-            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over {self.num_replicas} replicas")
-        s = self.image_size
+        self.num_replicas = self.check_batch_split(strategy)
         with strategy.scope():
             self._build_gan()
             self.g_schedule = self._schedule(1)
@@ -307,14 +305,7 @@ class GanClsTask(Task):
     def _clip_critic(self) -> None:
         """Clip every critic weight to [-clip_value, clip_value] (a synchronised update under a strategy)."""
         v = float(self.config["clip_value"])
-        variables = [getattr(w, "value", w) for w in self.discriminator.trainable_variables]
-
-        def clip_all(strategy, variables):
-            for var in variables:
-                strategy.extended.update(var, lambda x: x.assign(tf.clip_by_value(x, -v, v)), group=False)
-
-        # As Keras optimizers apply their updates (merge_call only where the strategy needs one).
-        tf.__internal__.distribute.interim.maybe_merge_call(clip_all, tf.distribute.get_strategy(), variables)
+        update_variables(self.discriminator.trainable_variables, lambda x: tf.clip_by_value(x, -v, v))
 
     def _critic_update(self, images, wrong_images, cond) -> dict[str, tf.Tensor]:
         z = self.rng.normal([tf.shape(images)[0], int(self.config["z_dim"])])
@@ -453,16 +444,8 @@ class GanClsTask(Task):
     # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
     def eval_batches(self, num_images: int, batch_size: int):
         """The first ``num_images`` held-out records in file order (first caption each), with model inputs."""
-        ds = t2i_dataset(self.data_dir, self.eval_split, batch_size, self.image_size, training=False, seed=0)
-        left = int(num_images)
-        for b in ds:
-            if left <= 0:
-                return
-            b = {k: v[:left] for k, v in b.items()}
-            left -= int(b["image"].shape[0])
-            batch = self._model_inputs(b)
-            batch.update({k: b[k] for k in ("caption", "class_id", "scene_cells") if k in b})
-            yield batch
+        for b in held_out_batches(self.data_dir, self.eval_split, self.image_size, num_images, batch_size):
+            yield dict(b, **self._model_inputs(b))
 
     def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
         """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed)."""
@@ -559,8 +542,7 @@ class GanClsTask(Task):
         description = {"model": self.name, "gan_type": self.config["gan_type"], "text_encoder": self.text_encoder_kind,
                        "image_size": self.image_size, "z_dim": int(self.config["z_dim"]), "signatures": described,
                        "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
-        with open(os.path.join(path, "t2i_export.json"), "w") as f:
-            json.dump(description, f, indent=1)
+        write_export_description(path, description)
         return description
 
 

@@ -29,18 +29,17 @@ The loss is the per-example MSE reduced with ``tf.nn.compute_average_loss(global
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from t2i_tf.data.pixels import from_uint8, to_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.errors import UserError
-from t2i_tf.data.pixels import from_uint8, to_uint8
+from t2i_tf.export.description import write_export_description
 from t2i_tf.models.srcnn import DOWNSCALE_METHODS, INITS, SRCNN, bicubic_upscale, degrade, psnr, psnr_from_mse
 from t2i_tf.tasks.base import Task
 
@@ -123,9 +122,7 @@ class SrcnnTask(Task):
     def build(self, strategy: tf.distribute.Strategy) -> None:
         c = self.config
         self.strategy = strategy
-        if self.global_batch_size % strategy.num_replicas_in_sync:
-            raise UserError(f"--batch_size {self.global_batch_size} must split evenly over "
-                            f"{strategy.num_replicas_in_sync} replicas")
+        self.check_batch_split(strategy)
         with strategy.scope():
             self.model = SRCNN(int(c["n1"]), int(c["n2"]), int(c["f1"]), int(c["f2"]), int(c["f3"]),
                                residual=bool(c["residual"]), init=c["init"], name="srcnn")
@@ -269,8 +266,7 @@ class SrcnnTask(Task):
             "note": f"fully convolutional: any H, W; trained to restore {self.image_size} px images from "
                     f"{self.image_size // s} px (bicubic x{s}, then SRCNN)",
         }
-        with open(os.path.join(path, "t2i_export.json"), "w") as f:
-            json.dump(description, f, indent=1)
+        write_export_description(path, description)
         return description
 
 

@@ -16,19 +16,17 @@ co-trained BiLSTM or precomputed embeddings); Stage-II reuses Stage-I's text enc
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 import tensorflow as tf
 
-from t2i_tf.data.text import VOCAB_FILE
 from t2i_tf.errors import UserError
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.losses.kl import kl_divergence
 from t2i_tf.models.stackgan import (StageIDiscriminator, StageIGenerator, StageIIDiscriminator, StageIIGenerator,
                                     check_stage_sizes)
 from t2i_tf.tasks.gan_cls import GanClsTask
-from t2i_tf.train.run_config import load_run_config
+from t2i_tf.train.run_config import chained_run_config
 
 
 class StackGanTask(GanClsTask):
@@ -37,6 +35,11 @@ class StackGanTask(GanClsTask):
     name = "stackgan"
     architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "num_residual",
                          "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width")
+
+    @classmethod
+    def records_image_size(cls, config: dict[str, Any]) -> int:
+        """Stage-II trains on ``stage2_size`` images."""
+        return int(config["stage2_size"]) if int(config.get("stage", 1)) == 2 else int(config["image_size"])
 
     def prepare(self, workdir: str) -> None:
         c = self.config
@@ -55,15 +58,15 @@ class StackGanTask(GanClsTask):
         self.stage = int(c["stage"])
         self.stage1_config: dict[str, Any] | None = None
         if self.stage == 2:
-            self.stage1_config = self._stage1_run_config()
+            self.stage1_config = chained_run_config(c.get("stage1_workdir") or "", "stackgan", "stage1_workdir",
+                                                    "Stage-I", "--stage=2", copy_vocabulary_to=workdir)
+            if int(self.stage1_config.get("stage", 1)) != 1:
+                raise UserError(f"--stage1_workdir={c['stage1_workdir']} is a Stage-{self.stage1_config['stage']} run, "
+                                "not Stage-I")
             # Stage-II sees exactly Stage-I's text conditioning: its encoder kind, vocabulary and sizes.
             for key in ("image_size", "text_encoder", "max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim",
                         "encoder_width", "z_dim"):
                 c[key] = self.stage1_config[key]
-            vocab = os.path.join(c["stage1_workdir"], VOCAB_FILE)
-            if os.path.isfile(vocab):
-                os.makedirs(workdir, exist_ok=True)
-                shutil.copyfile(vocab, os.path.join(workdir, VOCAB_FILE))
         super().prepare(workdir)
         self.stage1_size = int(c["image_size"])
         try:
@@ -73,16 +76,6 @@ class StackGanTask(GanClsTask):
         if self.stage == 2:
             self.image_size = int(c["stage2_size"])
             self.train_text_encoder = False
-
-    def _stage1_run_config(self) -> dict[str, Any]:
-        path = self.config.get("stage1_workdir") or ""
-        saved = load_run_config(path, "stackgan") if path and os.path.isdir(path) else None
-        if saved is None:
-            raise UserError(f"--stage=2 needs a trained Stage-I run: --stage1_workdir={path or '(empty)'} has no "
-                            "stackgan config.json (train it: python main.py --model=stackgan --stage=1)")
-        if int(saved.get("stage", 1)) != 1:
-            raise UserError(f"--stage1_workdir={path} is a Stage-{saved.get('stage')} run, not Stage-I")
-        return saved
 
     # ------------------------------------------------------------------ models
     def _build_gan(self) -> None:

@@ -14,7 +14,6 @@ and 99 queries with other target labels), domain FID.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -24,8 +23,9 @@ import tensorflow as tf
 from t2i_tf.data import css
 from t2i_tf.data.pixels import from_uint8, to_uint8
 from t2i_tf.errors import UserError
+from t2i_tf.export.description import write_export_description
 from t2i_tf.tasks.stackgan import StackGanTask
-from t2i_tf.train.run_config import load_run_config
+from t2i_tf.train.run_config import chained_run_config, load_run_config
 
 
 class StackGanTirgTask(StackGanTask):
@@ -33,6 +33,12 @@ class StackGanTirgTask(StackGanTask):
 
     name = "stackgan_tirg"
     architecture_keys = ("image_size", "ngf", "ndf", "z_dim", "c_dim")
+
+    @classmethod
+    def records_image_size(cls, config: dict[str, Any]) -> int:
+        """The TIRG run's size: TIRG reads the same records (its source images)."""
+        tirg = load_run_config(config["tirg_workdir"], "tirg") if os.path.isdir(config["tirg_workdir"]) else None
+        return int(tirg["image_size"]) if tirg else 64
 
     def prepare(self, workdir: str) -> None:
         c = self.config
@@ -64,11 +70,8 @@ class StackGanTirgTask(StackGanTask):
             raise UserError(f"{self.data_dir} holds dataset {info.get('dataset')!r}; --model=stackgan_tirg needs "
                             "converted CSS records (as --model=tirg)")
         self.records_size = int(info["image_size"])
-        tirg = c.get("tirg_workdir") or ""
-        self.tirg_config = load_run_config(tirg, "tirg") if tirg and os.path.isdir(tirg) else None
-        if self.tirg_config is None:
-            raise UserError(f"--tirg_workdir={tirg or '(empty)'} has no trained TIRG run (config.json): train one "
-                            "first with python main.py --model=tirg")
+        self.tirg_config = chained_run_config(c.get("tirg_workdir") or "", "tirg", "tirg_workdir", "TIRG",
+                                              "--model=stackgan_tirg")
         self.cond_dim = int(self.tirg_config["embed_dim"])
         self.eval_split = "test" if "test" in info.get("splits", {}) else "train"
         self._eval_cache: dict[str, Any] | None = None
@@ -217,8 +220,7 @@ class StackGanTirgTask(StackGanTask):
         description = {"model": self.name, "image_size": self.image_size, "z_dim": int(self.config["z_dim"]),
                        "signatures": described,
                        "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
-        with open(os.path.join(path, "t2i_export.json"), "w") as f:
-            json.dump(description, f, indent=1)
+        write_export_description(path, description)
         return description
 
 

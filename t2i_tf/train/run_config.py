@@ -38,6 +38,26 @@ def load_run_config(workdir: str, model: str | None = None) -> dict[str, Any] | 
     return config
 
 
+def chained_run_config(workdir: str, model: str, flag: str, what: str, needed_by: str,
+                       copy_vocabulary_to: str | None = None) -> dict[str, Any]:
+    """The saved config of the trained ``model`` run in ``workdir`` that another run builds on (frozen Stage-I,
+    DAMSM, TIRG); a UserError naming ``--flag`` when there is none. With ``copy_vocabulary_to``, that run's
+    vocabulary file is copied there, so the chained run tokenises text the same way."""
+    import shutil
+
+    from t2i_tf.data.text import VOCAB_FILE
+
+    saved = load_run_config(workdir, model) if workdir and os.path.isdir(workdir) else None
+    if saved is None:
+        raise UserError(f"--{flag}={workdir or '(empty)'} has no trained {what} run ({CONFIG_FILE}); {needed_by} needs a "
+                        f"trained {what} run: train it first with python main.py --model={model}")
+    vocab = os.path.join(workdir, VOCAB_FILE)
+    if copy_vocabulary_to and os.path.isfile(vocab):
+        os.makedirs(copy_vocabulary_to, exist_ok=True)
+        shutil.copyfile(vocab, os.path.join(copy_vocabulary_to, VOCAB_FILE))
+    return saved
+
+
 def check_architecture(workdir: str, task: Any) -> None:
     """Refuse to resume/restore ``workdir``'s checkpoint with other values of ``task.architecture_keys``."""
     if not task.architecture_keys or not os.path.isdir(os.path.join(workdir, "checkpoints")):
