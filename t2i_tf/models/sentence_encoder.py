@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from t2i_tf.train.strategy import gather_global
+from t2i_tf.losses.damsm import sentence_loss
 
 
 class SentenceEncoder(keras.Model):
@@ -76,17 +76,10 @@ def matching_loss(text_features: tf.Tensor, image_features: tf.Tensor, gamma: fl
     """Per-example symmetric in-batch softmax loss: (CE(text -> its image) + CE(image -> its text)) / 2.
 
     Similarities are cosines scaled by ``gamma``; candidates are the whole global batch (all-gathered
-    over replicas), so the value does not depend on how the batch is split.
+    over replicas), so the value does not depend on how the batch is split. It is half of DAMSM's sentence
+    loss without class masking.
     """
-    t = tf.math.l2_normalize(tf.cast(text_features, tf.float32), axis=-1)
-    v = tf.math.l2_normalize(tf.cast(image_features, tf.float32), axis=-1)
-    all_t, offset = gather_global(t)
-    all_v, _ = gather_global(v)
-    labels = offset + tf.range(tf.shape(t)[0])
-    t2v = gamma * tf.matmul(t, all_v, transpose_b=True)
-    v2t = gamma * tf.matmul(v, all_t, transpose_b=True)
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits
-    return 0.5 * (ce(labels=labels, logits=t2v) + ce(labels=labels, logits=v2t))
+    return 0.5 * sentence_loss(image_features, text_features, None, gamma)
 
 
 def matching_accuracy(text_features: tf.Tensor, image_features: tf.Tensor) -> tf.Tensor:
