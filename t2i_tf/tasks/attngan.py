@@ -8,8 +8,9 @@ One step, as the reference trainer: G draws once; every D is updated on real / w
 rolled by one against the captions) / generated images,
 ``(BCE(real, 1) + BCE(real|s, 1)) / 2 + (BCE(fake, 0) + BCE(fake|s, 0) + BCE(wrong|s, 0)) / 3``;
 then G on ``sum over stages (BCE(D(fake), 1) + BCE(D(fake|s), 1)) + damsm_weight * DAMSM(final image,
-caption) + kl_coef * KL``. With ``ema_decay`` > 0 a moving average of G's weights is kept and used for
-evaluation, samples, generation and export.
+caption) + kl_coef * KL``. With ``ema_decay`` > 0 a moving average of G's weights (with the warm-up of
+tf.train.ExponentialMovingAverage, see :meth:`AttnGanTask.ema_decay_at`) is kept and used for evaluation,
+samples, generation and export.
 """
 
 from __future__ import annotations
@@ -197,9 +198,18 @@ class AttnGanTask(Task):
         return {"d_loss": tf.reduce_mean(d_total), "g_loss": tf.reduce_mean(g_total), "g_adv": tf.reduce_mean(g_adv),
                 "damsm_loss": tf.reduce_mean(damsm), "kl": tf.reduce_mean(kl)}
 
+    def ema_decay_at(self, num_updates) -> tf.Tensor:
+        """The EMA decay after ``num_updates`` generator updates: ``min(ema_decay, (1 + t) / (10 + t))``.
+
+        The warm-up of tf.train.ExponentialMovingAverage(num_updates=...): without it the average of a short
+        run still holds ema_decay^steps of G's random initial weights (22% after 1,500 steps at 0.999).
+        """
+        t = tf.cast(num_updates, tf.float32)
+        return tf.minimum(float(self.config["ema_decay"]), (1.0 + t) / (10.0 + t))
+
     def _update_ema(self) -> None:
         """generator_ema <- decay * generator_ema + (1 - decay) * generator, every weight (a synchronised update)."""
-        decay = float(self.config["ema_decay"])
+        decay = self.ema_decay_at(self.g_optimizer.iterations)
         update_variables(self.generator_ema.weights, lambda e, w: decay * e + (1.0 - decay) * w,
                          [(w,) for w in self.generator.weights])
 
@@ -268,7 +278,7 @@ class AttnGanTask(Task):
     def eval_protocol(self) -> dict[str, Any]:
         return {"model": "attngan", "image_size": self.image_size, "stage_sizes": self.sizes,
                 "eval_split": self.eval_split, "data_dir": os.path.abspath(self.data_dir),
-                "generator": "EMA of the weights (decay %g)" % float(self.config["ema_decay"]) if self.ema else "trained",
+                "generator": "EMA of the weights (decay min(%g, (1+t)/(10+t)) at update t)" % float(self.config["ema_decay"]) if self.ema else "trained",
                 "text_encoder": "DAMSM (frozen)", "damsm_workdir": os.path.abspath(self.config["damsm_workdir"]),
                 "damsm_step": int(self.damsm_step),
                 "r_precision_encoders": "the DAMSM run's image and text encoders (global image feature vs sentence)"}

@@ -54,13 +54,22 @@ def test_trains_every_stage_against_the_frozen_damsm(trained):
     assert all(np.isfinite(v) for v in metrics.values())
 
 
+def test_ema_decay_warms_up_to_the_configured_decay(trained):
+    task = trained[0]
+    decays = [float(task.ema_decay_at(t)) for t in (0, 1, 5, 10_000)]
+    np.testing.assert_allclose(decays, [1 / 10, 2 / 11, 6 / 15, task.config["ema_decay"]], rtol=1e-6)  # TEST: 0.5
+
+
 def test_ema_is_a_moving_average_of_the_generator(trained):
     task, _, _, _, _ = trained
     before = [w.numpy().copy() for w in task.generator_ema.weights]
     current = [w.numpy().copy() for w in task.generator.weights]
     assert any(not np.allclose(a, b) for a, b in zip(before, current))  # the average lags the trained weights
     task._update_ema()
-    decay = task.config["ema_decay"]
+    t = int(task.g_optimizer.iterations.numpy())
+    assert t == task.config["num_iters"]
+    decay = min(task.config["ema_decay"], (1 + t) / (10 + t))  # the warm-up of tf.train.ExponentialMovingAverage
+    assert decay < task.config["ema_decay"]  # still warming up after the test run's few steps
     for e, b, w in zip(task.generator_ema.weights, before, current):
         np.testing.assert_allclose(e.numpy(), decay * b + (1 - decay) * w, rtol=1e-5, atol=1e-6)
     assert task.sampling_generator is task.generator_ema
