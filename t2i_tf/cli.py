@@ -348,6 +348,9 @@ def run() -> int:
         raise UserError("--mode=retrieve needs --image=PATH and --text=\"...\"")
     if FLAGS.mode == "generate" and FLAGS.output is not None and not FLAGS.output.lower().endswith(".png"):
         raise UserError(f"--output must be a .png path; got {FLAGS.output!r}")
+    from t2i_tf.train.strategy import make_strategy
+
+    strategy = make_strategy(FLAGS.strategy)  # first: MultiWorkerMirroredStrategy must precede every TF op
     query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
     variant = config.get("composition") or (f"stage{config['stage']}" if "stage" in config
                                             else config.get("gan_type")) or ""
@@ -366,7 +369,7 @@ def run() -> int:
         task,
         workdir,
         num_iters=int(config["num_iters"]),
-        strategy=FLAGS.strategy,
+        strategy=strategy,
         seed=int(config["seed"]),
         log_every=int(config["log_every"]),
         eval_every=int(config["eval_every"]),

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import tensorflow as tf
 
 from t2i_tf.errors import UserError
+from t2i_tf.files import write_text_atomic
 
 INFO_FILE = "info.json"
 
@@ -105,13 +106,7 @@ def shard_paths(data_dir: str, name: str) -> list[str]:
 
 def write_info(data_dir: str, info: dict[str, Any]) -> str:
     """Write ``info.json`` (splits, counts, vocabulary, provenance) atomically."""
-    os.makedirs(data_dir, exist_ok=True)
-    path = os.path.join(data_dir, INFO_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(os.path.join(data_dir, INFO_FILE), json.dumps(info, indent=1, sort_keys=True))
 
 
 def read_info(data_dir: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Iterable
 import tensorflow as tf
 
 from t2i_tf.errors import UserError
+from t2i_tf.files import write_text_atomic
 
 _PUNCTUATION = r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']"
 VOCAB_FILE = "vocab.txt"
@@ -84,12 +85,7 @@ class Tokenizer(tf.Module):
 
 def save_vocabulary(vocabulary: list[str], directory: str) -> str:
     """Write one word per line to ``directory/vocab.txt``."""
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, VOCAB_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(vocabulary) + "\n")
-    os.replace(path + ".tmp", path)
-    return path
+    return write_text_atomic(os.path.join(directory, VOCAB_FILE), "\n".join(vocabulary) + "\n")
 
 
 def load_vocabulary(directory: str) -> list[str] | None:

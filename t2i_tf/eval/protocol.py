@@ -7,12 +7,12 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from t2i_tf.errors import UserError
+from t2i_tf.files import write_text_atomic
 
 __all__ = ["file_sha256", "read_metrics_json", "to_jsonable", "write_metrics_json"]
 
@@ -74,28 +74,10 @@ def write_metrics_json(
         "protocol": to_jsonable(protocol),
     }
     text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp_path = tempfile.mkstemp(prefix=".metrics-", suffix=".json.tmp", dir=directory)
+        write_text_atomic(path, text)
     except OSError as exc:
-        raise UserError(f"cannot write metrics to {path!r}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600
-        os.replace(tmp_path, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_path)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UserError(f"cannot write metrics to {path!r}: {exc.strerror or exc}") from exc
-        raise
+        raise UserError(f"cannot write metrics to {os.fspath(path)!r}: {exc.strerror or exc}") from exc
 
 
 def read_metrics_json(path: str | os.PathLike) -> dict[str, Any]:

@@ -8,18 +8,15 @@ import os
 from typing import Any
 
 from t2i_tf.errors import UserError
+from t2i_tf.files import write_text_atomic
 
 CONFIG_FILE = "config.json"
 
 
 def save_run_config(workdir: str, model: str, config: dict[str, Any]) -> str:
     """Write ``{"model": model, "config": config}`` to ``workdir/config.json`` (atomically)."""
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, CONFIG_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump({"model": model, "config": config}, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
-    return path
+    return write_text_atomic(os.path.join(workdir, CONFIG_FILE),
+                             json.dumps({"model": model, "config": config}, indent=1, sort_keys=True))
 
 
 def load_run_config(workdir: str, model: str | None = None) -> dict[str, Any] | None:
@@ -43,8 +40,6 @@ def chained_run_config(workdir: str, model: str, flag: str, what: str, needed_by
     """The saved config of the trained ``model`` run in ``workdir`` that another run builds on (frozen Stage-I,
     DAMSM, TIRG); a UserError naming ``--flag`` when there is none. With ``copy_vocabulary_to``, that run's
     vocabulary file is copied there, so the chained run tokenises text the same way."""
-    import shutil
-
     from t2i_tf.data.text import VOCAB_FILE
 
     saved = load_run_config(workdir, model) if workdir and os.path.isdir(workdir) else None
@@ -53,8 +48,8 @@ def chained_run_config(workdir: str, model: str, flag: str, what: str, needed_by
                         f"trained {what} run: train it first with python main.py --model={model}")
     vocab = os.path.join(workdir, VOCAB_FILE)
     if copy_vocabulary_to and os.path.isfile(vocab):
-        os.makedirs(copy_vocabulary_to, exist_ok=True)
-        shutil.copyfile(vocab, os.path.join(copy_vocabulary_to, VOCAB_FILE))
+        with open(vocab, encoding="utf-8") as f:  # atomically: every worker of a multi-worker run copies it
+            write_text_atomic(os.path.join(copy_vocabulary_to, VOCAB_FILE), f.read())
     return saved
 
 

@@ -4,6 +4,11 @@ The Trainer owns: the tf.distribute strategy, distributing the Task's dataset,
 the ``tf.function`` step loop (optionally XLA), checkpoints with resume from
 ``workdir``, TensorBoard scalars and hparams, a progress line, the NaN/Inf
 guard and seeds. A Task supplies models, data and the step maths.
+
+Under MultiWorkerMirroredStrategy every worker runs this loop on the same ``workdir`` (shared storage):
+all restore the chief's latest checkpoint and take part in every save, but only the chief writes the
+run (checkpoints, config, TensorBoard, metrics, evaluations); the other workers save into a temporary
+``.worker<i>`` directory that is deleted right after.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -19,7 +25,7 @@ import tensorflow as tf
 from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
 from t2i_tf.train.run_config import check_architecture, save_run_config
-from t2i_tf.train.strategy import make_strategy
+from t2i_tf.train.strategy import make_strategy, worker_role
 
 
 class NonFiniteLossError(UserError):
@@ -67,13 +73,16 @@ class Trainer:
         self.jit_compile = jit_compile
         self.verbose = verbose
         self.strategy = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
+        self.is_chief, worker = worker_role(self.strategy)
+        # Where this process's checkpoint saves go: the run's own directory, or a non-chief's scratch copy.
+        self._save_root = workdir if self.is_chief else os.path.join(workdir, f".worker{worker}")
         self._built = False
         self._max_to_keep = max_to_keep
         self._eval_writer = None
 
     # ----------------------------------------------------------------- setup
     def _log(self, msg: str) -> None:
-        if self.verbose:
+        if self.verbose and self.is_chief:
             print(msg, flush=True)
 
     def setup(self) -> int:
@@ -88,13 +97,20 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(step=self.step, **self.task.checkpoint_items())
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(self.workdir, "checkpoints"), max_to_keep=self._max_to_keep
+            self.checkpoint, os.path.join(self._save_root, "checkpoints"), max_to_keep=self._max_to_keep
         )
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            self._log(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step.numpy())}")
+        latest = tf.train.latest_checkpoint(os.path.join(self.workdir, "checkpoints"))  # the chief's, for every worker
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self._log(f"resumed from {latest} at step {int(self.step.numpy())}")
         self._built = True
         return int(self.step.numpy())
+
+    def _save(self, step: int) -> None:
+        """Checkpoint ``step``: every worker takes part; only the chief's copy is kept."""
+        self.manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            shutil.rmtree(self._save_root, ignore_errors=True)
 
     def restore(self) -> int:
         """Set up and require a checkpoint (for eval/export/retrieve); returns its step."""
@@ -127,13 +143,16 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train to ``num_iters`` (resuming), evaluating and checkpointing on schedule; returns the last eval."""
         start = self.setup()
-        save_run_config(self.workdir, self.task.name, self.task.config)
+        if self.is_chief:
+            save_run_config(self.workdir, self.task.name, self.task.config)
         self.task.config["data_seed"] = self.seed * 1_000_003 + start
         if start >= self.num_iters:
             self._log(f"checkpoint step {start} >= --num_iters={self.num_iters}: nothing to train")
             return self._evaluate_and_log(start)
-        train_writer = tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
-        self._write_hparams(train_writer)
+        train_writer = None  # TensorBoard: the chief's
+        if self.is_chief:
+            train_writer = tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
+            self._write_hparams(train_writer)
         dataset = self.strategy.distribute_datasets_from_function(self.task.train_dataset)
         iterator = iter(dataset)
         run_steps = self._make_loop()
@@ -159,7 +178,7 @@ class Trainer:
                         f"non-finite {', '.join(bad)} at step {step}; stopped without saving "
                         f"(last checkpoint: {self.manager.latest_checkpoint or 'none'}). Try a lower --learning_rate."
                     )
-                if step % self.log_every == 0 or step == self.num_iters:
+                if (step % self.log_every == 0 or step == self.num_iters) and self.is_chief:
                     now = time.perf_counter()
                     rate = window_steps / max(now - window_t, 1e-9)
                     window_t, window_steps = now, 0
@@ -176,14 +195,15 @@ class Trainer:
                     lr_text = f"  lr {float(lr):.3g}" if lr is not None else ""
                     self._log(f"step {step}/{self.num_iters}  {shown}{lr_text}  {rate:.2f} it/s  eta {_fmt_duration(eta)}")
                 if step % self.ckpt_every == 0 or step == self.num_iters:
-                    self.manager.save(checkpoint_number=step)
+                    self._save(step)
                 if step % self.eval_every == 0 or step == self.num_iters:
                     last_eval = self._evaluate_and_log(step)
         except KeyboardInterrupt:
-            self.manager.save(checkpoint_number=step)
+            self._save(step)
             self._log(f"interrupted: saved checkpoint at step {step}; rerun the same command to resume")
             raise
-        train_writer.flush()
+        if train_writer is not None:
+            train_writer.flush()
         elapsed = time.perf_counter() - t0
         self._log(f"trained {steps_done} steps in {_fmt_duration(elapsed)} ({1000 * elapsed / max(steps_done, 1):.1f} ms/step incl. eval)")
         return last_eval or {}
@@ -193,6 +213,9 @@ class Trainer:
 
     # ------------------------------------------------------------- eval
     def _evaluate_and_log(self, step: int) -> dict[str, float]:
+        """Evaluate on the chief (local computation, no collectives); other workers return {}."""
+        if not self.is_chief:
+            return {}
         t = time.perf_counter()
         metrics = self.task.evaluate(step)
         if self._eval_writer is None:  # one writer (one events file) for all evaluations
