@@ -1,10 +1,12 @@
-"""Run by test_multi_worker.py in fresh processes: a few TIRG steps through the Trainer, either as one worker
-of a localhost MultiWorkerMirroredStrategy cluster or as a 2-replica MirroredStrategy on 2 logical CPUs.
+"""Run by test_multi_worker.py in fresh processes: a few steps of MODEL (``tirg`` or ``gan_cls:<gan_type>``,
+test presets) through the Trainer, either as one worker of a localhost MultiWorkerMirroredStrategy cluster or
+as a 2-replica MirroredStrategy on 2 logical CPUs.
 
-    multi_worker_run.py worker INDEX PORT0,PORT1 RECORDS WORKDIR NUM_ITERS OUT.npz
-    multi_worker_run.py mirrored RECORDS WORKDIR NUM_ITERS OUT.npz
+    multi_worker_run.py worker INDEX PORT0,PORT1 MODEL RECORDS WORKDIR NUM_ITERS OUT.npz
+    multi_worker_run.py mirrored MODEL RECORDS WORKDIR NUM_ITERS OUT.npz
 
-Saves the model's weights before (``initial_<i>``) and after (``final_<i>``) training to OUT.npz and prints ``RESULT {json}`` (role, step, metrics).
+Saves the weights of every model the task checkpoints, before (``initial_<i>``) and after (``final_<i>``)
+training, to OUT.npz and prints ``RESULT {json}`` (role, step, metrics).
 """
 
 import json
@@ -18,12 +20,16 @@ if mode == "worker":
     index, ports = int(args.pop(0)), args.pop(0).split(",")
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
                                           "task": {"type": "worker", "index": index}})
-records, workdir, num_iters, out = args[0], args[1], int(args[2]), args[3]
+model, records, workdir, num_iters, out = args[0], args[1], args[2], int(args[3]), args[4]
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from configs import tirg as cfg  # noqa: E402
+import keras  # noqa: E402
+
+from configs import gan_cls as gan_cls_config  # noqa: E402
+from configs import tirg as tirg_config  # noqa: E402
+from t2i_tf.tasks.gan_cls import GanClsTask  # noqa: E402
 from t2i_tf.tasks.tirg import TirgTask  # noqa: E402
 from t2i_tf.train.strategy import make_strategy  # noqa: E402
 from t2i_tf.train.trainer import Trainer  # noqa: E402
@@ -35,13 +41,25 @@ if mode == "mirrored":
 else:
     strategy = make_strategy("multi_worker")  # before any TF op, as main.py does
 
-config = dict(cfg.TEST, data_dir=records, text_dropout=0.0, batch_size=8, seed=0, num_iters=num_iters)
-task = TirgTask(config)
+if model == "tirg":
+    task = TirgTask(dict(tirg_config.TEST, data_dir=records, text_dropout=0.0, batch_size=8, seed=0,
+                         num_iters=num_iters))
+else:
+    gan_type = model.split(":")[1]
+    task = GanClsTask(dict(gan_cls_config.TEST, data_dir=records, gan_type=gan_type, batch_size=8, seed=0,
+                           num_iters=num_iters))
+
+
+def model_weights():
+    models = [v for _, v in sorted(task.checkpoint_items().items()) if isinstance(v, keras.Model)]
+    return [np.asarray(w) for m in models for w in m.get_weights()]
+
+
 trainer = Trainer(task, workdir, num_iters=num_iters, strategy=strategy, seed=0, log_every=2, eval_every=2,
                   ckpt_every=2, steps_per_loop=2)
 trainer.setup()
-initial = {f"initial_{i}": np.asarray(w) for i, w in enumerate(task.model.get_weights())}
+initial = {f"initial_{i}": w for i, w in enumerate(model_weights())}
 metrics = trainer.fit()
-np.savez(out, **initial, **{f"final_{i}": np.asarray(w) for i, w in enumerate(task.model.get_weights())})
+np.savez(out, **initial, **{f"final_{i}": w for i, w in enumerate(model_weights())})
 print("RESULT " + json.dumps({"is_chief": trainer.is_chief, "replicas": trainer.strategy.num_replicas_in_sync,
                               "step": int(trainer.step.numpy()), "metrics": metrics}), flush=True)

@@ -36,9 +36,9 @@ def result_of(proc_output):
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def run_cluster(records, workdir, num_iters, out_dir):
+def run_cluster(model, records, workdir, num_iters, out_dir):
     ports = ",".join(map(str, free_ports(2)))
-    procs = [subprocess.Popen([sys.executable, RUNNER, "worker", str(i), ports, records, workdir, str(num_iters),
+    procs = [subprocess.Popen([sys.executable, RUNNER, "worker", str(i), ports, model, records, workdir, str(num_iters),
                                os.path.join(out_dir, f"worker{i}.npz")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=ENV)
              for i in range(2)]
@@ -64,7 +64,7 @@ def weights(path, which="final"):
 def test_two_workers_train_in_sync_and_only_the_chief_writes(tiny_css, tmp_path):
     _, records = tiny_css
     workdir = str(tmp_path / "run")
-    outputs, (w0, w1) = run_cluster(records, workdir, 4, str(tmp_path))
+    outputs, (w0, w1) = run_cluster("tirg", records, workdir, 4, str(tmp_path))
     r0, r1 = result_of(outputs[0]), result_of(outputs[1])
     assert (r0["is_chief"], r1["is_chief"]) == (True, False)
     assert r0["replicas"] == r1["replicas"] == 2 and r0["step"] == r1["step"] == 4
@@ -77,7 +77,7 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tiny_css, tmp_path)
         np.testing.assert_array_equal(a, b)
 
     # The same run as a 2-replica MirroredStrategy on one machine.
-    mirrored = subprocess.run([sys.executable, RUNNER, "mirrored", records, str(tmp_path / "mirrored"), "4",
+    mirrored = subprocess.run([sys.executable, RUNNER, "mirrored", "tirg", records, str(tmp_path / "mirrored"), "4",
                                str(tmp_path / "mirrored.npz")], capture_output=True, text=True, timeout=600,
                               cwd=REPO_ROOT, env=ENV)
     assert mirrored.returncode == 0, mirrored.stderr[-3000:]
@@ -100,10 +100,29 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tiny_css, tmp_path)
 
     # A second launch: both workers resume from the chief's step-4 checkpoint.
     os.makedirs(tmp_path / "resumed")
-    outputs, (v0, v1) = run_cluster(records, workdir, 6, str(tmp_path / "resumed"))
+    outputs, (v0, v1) = run_cluster("tirg", records, workdir, 6, str(tmp_path / "resumed"))
     assert "resumed from" in outputs[0] and "at step 4" in outputs[0]
     assert result_of(outputs[0])["step"] == result_of(outputs[1])["step"] == 6
     for a, b in zip(v0, v1):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(v0, w0))
     assert not any(n.startswith(".worker") for n in os.listdir(workdir))
+
+
+def test_a_wgan_with_weight_clipping_trains_in_sync_on_two_workers(tmp_path):
+    """GAN-CLS as a WGAN: several critic steps per generator step, clipping through a synchronised update."""
+    from datasets.css.captions import convert_css_captions
+    from datasets.css.generate import generate_css
+
+    raw, records = str(tmp_path / "raw"), str(tmp_path / "records")
+    generate_css(raw, seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)
+    convert_css_captions(raw, records, image_size=16)
+    workdir = str(tmp_path / "run")
+    outputs, (w0, w1) = run_cluster("gan_cls:wgan", records, workdir, 2, str(tmp_path))
+    assert [result_of(o)["is_chief"] for o in outputs] == [True, False]
+    initial = weights(os.path.join(tmp_path, "worker0.npz"), "initial")
+    assert len(w0) > 10 and any(not np.array_equal(a, b) for a, b in zip(w0, initial))
+    for a, b in zip(w0, w1):
+        np.testing.assert_array_equal(a, b)
+    assert not any(n.startswith(".worker") for n in os.listdir(workdir))
+    assert len(os.listdir(os.path.join(workdir, "train"))) == 1
