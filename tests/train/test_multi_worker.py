@@ -64,7 +64,16 @@ def weights(path, which="final"):
 def test_two_workers_train_in_sync_and_only_the_chief_writes(tiny_css, tmp_path):
     _, records = tiny_css
     workdir = str(tmp_path / "run")
-    outputs, (w0, w1) = run_cluster("tirg", records, workdir, 4, str(tmp_path))
+    # The reference: the same run as a 2-replica MirroredStrategy on one machine (started alongside the cluster).
+    mirrored = subprocess.Popen([sys.executable, RUNNER, "mirrored", "tirg", records, str(tmp_path / "mirrored"), "4",
+                                 str(tmp_path / "mirrored.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=REPO_ROOT, env=ENV)
+    try:
+        outputs, (w0, w1) = run_cluster("tirg", records, workdir, 4, str(tmp_path))
+        _, mirrored_stderr = mirrored.communicate(timeout=600)
+    finally:
+        mirrored.kill()
+    assert mirrored.returncode == 0, mirrored_stderr[-3000:]
     r0, r1 = result_of(outputs[0]), result_of(outputs[1])
     assert (r0["is_chief"], r1["is_chief"]) == (True, False)
     assert r0["replicas"] == r1["replicas"] == 2 and r0["step"] == r1["step"] == 4
@@ -76,11 +85,7 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tiny_css, tmp_path)
     for a, b in zip(w0, w1):
         np.testing.assert_array_equal(a, b)
 
-    # The same run as a 2-replica MirroredStrategy on one machine.
-    mirrored = subprocess.run([sys.executable, RUNNER, "mirrored", "tirg", records, str(tmp_path / "mirrored"), "4",
-                               str(tmp_path / "mirrored.npz")], capture_output=True, text=True, timeout=600,
-                              cwd=REPO_ROOT, env=ENV)
-    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    # Equal to the MirroredStrategy run.
     reference, initial = weights(tmp_path / "mirrored.npz"), weights(tmp_path / "mirrored.npz", "initial")
     for a, b in zip(initial, weights(tmp_path / "worker0.npz", "initial")):
         np.testing.assert_array_equal(a, b)  # the same start
