@@ -19,7 +19,7 @@ from t2i_tf.train.run_config import load_run_config
 
 FLAGS = flags.FLAGS
 
-MODES = ("train", "eval", "export", "generate", "retrieve")
+MODES = ("train", "eval", "export", "generate", "retrieve", "serve")
 
 flags.DEFINE_string("model", "tirg", "Model family: tirg | gan_cls | stackgan | stackgan_tirg | damsm | attngan | srcnn | "
                     "css_classifier.")
@@ -132,7 +132,10 @@ flags.DEFINE_float("rescale_prob", None, "css_classifier: fraction of training b
 flags.DEFINE_integer("rescale_min_size", None, "css_classifier: the smallest size of those rescalings.")
 flags.DEFINE_integer("eval_max_examples", None, "css_classifier: test scenes scored per evaluation (0 = all).")
 # Export / retrieve.
-flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export (default: <workdir>/export).")
+flags.DEFINE_string("export_dir", None, "SavedModel output dir for --mode=export, read by --mode=serve (default: <workdir>/export).")
+flags.DEFINE_string("host", "127.0.0.1", "--mode=serve: address the web demo listens on (0.0.0.0 for every interface).")
+flags.DEFINE_integer("port", 8080, "--mode=serve: port of the web demo.")
+flags.DEFINE_string("gallery_dir", None, "--mode=serve of a tirg export: directory of .png/.jpg images to retrieve from.")
 flags.DEFINE_string("image", None, "--mode=retrieve (tirg) / --mode=generate (stackgan_tirg): path of the source image.")
 flags.DEFINE_string("text", None, "--mode=retrieve: the modification text. --mode=generate: the caption(s), several "
                     "separated by '|' (default: held-out captions).")
@@ -397,6 +400,16 @@ def run() -> int:
         trainer.restore()
         results = task.retrieve(query_image, FLAGS.text, top_k=FLAGS.top_k)
         print(json.dumps({"image": FLAGS.image, "text": FLAGS.text, "results": results}, indent=1))
+    elif FLAGS.mode == "serve":
+        from t2i_tf.export.description import DESCRIPTION_FILE
+        from t2i_tf.serve.web import serve
+
+        path = FLAGS.export_dir or os.path.join(workdir, "export")
+        if not os.path.isfile(os.path.join(path, DESCRIPTION_FILE)):  # export the latest checkpoint first
+            step = trainer.restore()
+            task.export(path)
+            print(f"exported step {step} to {path}")
+        serve(path, host=FLAGS.host, port=FLAGS.port, gallery_dir=FLAGS.gallery_dir)
     return 0
 
 

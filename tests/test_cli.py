@@ -127,6 +127,7 @@ BAD_FLAGS = [
     (["--image_blocks=2,x"], "--image_blocks must be"),
     (["--strategy=tpu"], "--strategy must be one of"),
     (["--strategy=multi_worker"], "needs TF_CONFIG"),  # (the test environment has none)
+    (["--mode=serve"], "no checkpoint in"),  # serving a run with no export exports its checkpoint first
     (["--num_iters=-5"], "--num_iters must be >= 0"),
     (["--learning_rate=0"], "--learning_rate must be > 0"),
 ]

@@ -1,0 +1,228 @@
+"""What the web demo can do with one SavedModel export: call any of its signatures on JSON-friendly inputs,
+plus the two uses that combine signatures: TIRG retrieval over an image gallery and DAMSM caption ranking."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from t2i_tf.errors import UserError
+from t2i_tf.export.description import DESCRIPTION_FILE
+
+MAX_ROWS = 64  # images / captions per request
+MAX_IMAGE_SIDE = 2048
+GALLERY_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
+    """uint8 RGB [H, W, 3] from base64 text (a data: URI prefix is allowed) or raw bytes; UserError if unreadable."""
+    if isinstance(data, str):
+        data = data.split(",", 1)[1] if data.startswith("data:") else data
+        try:
+            data = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise UserError(f"{what} is not base64-encoded image bytes") from None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if max(img.size) > MAX_IMAGE_SIDE:
+                raise UserError(f"{what} is {img.size[0]}x{img.size[1]}: the demo takes images up to {MAX_IMAGE_SIDE} px")
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"{what} is not a readable PNG/JPEG image ({e})") from None
+
+
+def encode_png(image: np.ndarray) -> str:
+    """Base64 PNG of a uint8 [H, W, 3] image."""
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _spec_kind(spec: tf.TensorSpec) -> str:
+    if spec.dtype == tf.string:
+        return "text"
+    if spec.dtype == tf.uint8 and spec.shape.rank == 4:
+        return "image"
+    if spec.shape.rank == 0:
+        return "integer" if spec.dtype.is_integer else "number"
+    return "array"
+
+
+class DemoModel:
+    """One loaded export: its description, signatures and (for TIRG) the embedded gallery."""
+
+    def __init__(self, export_dir: str, gallery_dir: str | None = None):
+        path = os.path.join(export_dir, DESCRIPTION_FILE)
+        if not os.path.isfile(path):
+            raise UserError(f"{export_dir} is not an export of main.py (no {DESCRIPTION_FILE}): "
+                            "run python main.py --model=... --mode=export first")
+        with open(path) as f:
+            self.description = json.load(f)
+        self.export_dir = export_dir
+        self.module = tf.saved_model.load(export_dir)
+        self.signatures = dict(self.module.signatures)
+        self.inputs = {name: {k: _spec_kind(s) for k, s in sig.structured_input_signature[1].items()}
+                       for name, sig in self.signatures.items()}
+        self._lock = threading.Lock()  # one TF call at a time from the server's threads
+        self.gallery_files: list[str] = []
+        self.gallery_skipped: list[str] = []
+        self.gallery: np.ndarray | None = None
+        if "compose" in self.signatures:
+            if not gallery_dir:
+                raise UserError("--gallery_dir is needed to serve a tirg export (a directory of .png/.jpg images)")
+            self._embed_gallery(gallery_dir)
+
+    # --------------------------------------------------------------- facts
+    @property
+    def actions(self) -> list[str]:
+        """Signature names plus the combined uses this export supports."""
+        extra = (["retrieve"] if "compose" in self.signatures else []) + (
+            ["match"] if {"encode_text", "encode_image"} <= set(self.signatures) else [])
+        return extra + sorted(self.signatures)
+
+    def info(self) -> dict[str, Any]:
+        return {"model": self.description.get("model"), "image_size": self.description.get("image_size"),
+                "actions": self.actions, "inputs": self.inputs, "description": self.description,
+                "gallery": {"images": len(self.gallery_files), "skipped": len(self.gallery_skipped)}}
+
+    # --------------------------------------------------------------- calls
+    def run(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Do ``action`` on a JSON payload; returns a JSON-friendly dict. UserError for bad input."""
+        if not isinstance(payload, dict):
+            raise UserError("the request body must be a JSON object")
+        if action == "retrieve" and "retrieve" in self.actions:
+            return self.retrieve(payload)
+        if action == "match" and "match" in self.actions:
+            return self.match(payload)
+        if action not in self.signatures:
+            raise UserError(f"this {self.description.get('model')} export has no action {action!r}; "
+                            f"it has {', '.join(self.actions)}")
+        return {k: self._output(v) for k, v in self.call(action, payload).items()}
+
+    def call(self, name: str, payload: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Call signature ``name`` on JSON inputs (texts as lists of strings, images as base64, scalars as
+        numbers); returns its outputs as numpy arrays."""
+        kinds = self.inputs[name]
+        missing = [k for k in kinds if k not in payload]
+        if missing:
+            raise UserError(f"{name} needs {', '.join(missing)} (inputs: {', '.join(kinds)})")
+        args = {k: self._tensor(k, kind, payload[k], self.signatures[name].structured_input_signature[1][k])
+                for k, kind in kinds.items()}
+        rows = {int(v.shape[0]) for k, v in args.items() if kinds[k] in ("text", "image", "array")}
+        if len(rows) > 1:
+            raise UserError(f"{name}: the image / text / array inputs must have the same number of rows; got {sorted(rows)}")
+        with self._lock:
+            out = self.signatures[name](**args)
+        return {k: v.numpy() for k, v in out.items()}
+
+    def _tensor(self, key: str, kind: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
+        if kind == "text":
+            texts = [value] if isinstance(value, str) else value
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise UserError(f"{key} must be a string or a list of strings")
+            texts = [t.strip() for t in texts]
+            if not texts or not all(texts):
+                raise UserError(f"{key}: give at least one non-empty line of text")
+            return tf.constant(self._capped(key, texts))
+        if kind == "image":
+            images = value if isinstance(value, list) else [value]
+            decoded = [decode_image(v, f"{key}[{i}]") for i, v in enumerate(self._capped(key, images))]
+            if len({im.shape for im in decoded}) > 1:
+                decoded = [np.asarray(Image.fromarray(im).resize(decoded[0].shape[1::-1])) for im in decoded]
+            return tf.constant(np.stack(decoded))
+        if kind in ("integer", "number"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "integer" and value != int(value)):
+                raise UserError(f"{key} must be {'an integer' if kind == 'integer' else 'a number'}; got {value!r}")
+            if key == "num_images" and not 1 <= value <= MAX_ROWS:
+                raise UserError(f"num_images must be in 1..{MAX_ROWS}; got {value}")
+            return tf.constant(value, spec.dtype)
+        try:
+            array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
+        except (TypeError, ValueError):
+            raise UserError(f"{key} must be a numeric array of shape {spec.shape}") from None
+        if not spec.shape.is_compatible_with(array.shape):
+            raise UserError(f"{key} must have shape {spec.shape}; got {list(array.shape)}")
+        return tf.constant(self._capped(key, array))
+
+    @staticmethod
+    def _capped(key: str, rows):
+        if len(rows) > MAX_ROWS:
+            raise UserError(f"{key}: at most {MAX_ROWS} rows per request; got {len(rows)}")
+        return rows
+
+    @staticmethod
+    def _output(array: np.ndarray) -> Any:
+        if array.dtype == np.uint8 and array.ndim == 4:
+            return [encode_png(im) for im in array]
+        if array.dtype.kind == "f":
+            return np.round(array.astype(np.float64), 6).tolist()
+        return array.tolist()
+
+    # --------------------------------------------------------------- TIRG
+    def _embed_gallery(self, gallery_dir: str, batch_size: int = 64) -> None:
+        if not os.path.isdir(gallery_dir):
+            raise UserError(f"--gallery_dir {gallery_dir} is not a directory")
+        names = sorted(n for n in os.listdir(gallery_dir) if n.lower().endswith(GALLERY_SUFFIXES))
+        embeddings, batch, files = [], [], []
+
+        def flush():
+            if batch:
+                size = batch[0].shape
+                same = [b if b.shape == size else np.asarray(Image.fromarray(b).resize(size[1::-1])) for b in batch]
+                embeddings.append(self.signatures["embed_image"](image=tf.constant(np.stack(same)))["embedding"].numpy())
+                batch.clear()
+
+        for name in names:
+            path = os.path.join(gallery_dir, name)
+            try:
+                with open(path, "rb") as f:
+                    batch.append(decode_image(f.read(), path))
+                files.append(path)
+            except (UserError, OSError):
+                self.gallery_skipped.append(path)
+                continue
+            if len(batch) == batch_size:
+                flush()
+        flush()
+        if not files:
+            raise UserError(f"--gallery_dir {gallery_dir} has no readable .png/.jpg images "
+                            f"({len(self.gallery_skipped)} unreadable)")
+        self.gallery_files, self.gallery = files, np.concatenate(embeddings)
+        print(f"gallery: {len(files)} images from {gallery_dir} ({len(self.gallery_skipped)} unreadable, skipped)")
+
+    def retrieve(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """TIRG: ``{"image": base64, "text": str, "top_k": int}`` -> the top-k gallery images by cosine."""
+        top_k = payload.get("top_k", 10)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_ROWS:
+            raise UserError(f"top_k must be an integer in 1..{MAX_ROWS}; got {top_k!r}")
+        if not isinstance(payload.get("text"), str):
+            raise UserError("retrieve needs text: the modification, one string")
+        query = self.call("compose", {k: payload[k] for k in ("image", "text") if k in payload})["embedding"]
+        scores = self.gallery @ query[0]
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        results = []
+        for i in order:
+            with open(self.gallery_files[i], "rb") as f:
+                thumb = encode_png(decode_image(f.read()))
+            results.append({"file": self.gallery_files[i], "score": float(scores[i]), "image": thumb})
+        return {"results": results}
+
+    # --------------------------------------------------------------- DAMSM
+    def match(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """DAMSM: ``{"image": base64, "text": [captions]}`` -> captions ranked by cosine of sentence vs image."""
+        if "image" not in payload or "text" not in payload:
+            raise UserError("match needs image (base64) and text (captions)")
+        image = self.call("encode_image", {"image": payload["image"]})["global"]
+        texts = payload["text"] if isinstance(payload["text"], list) else [payload["text"]]
+        sentences, g = self.call("encode_text", {"text": texts})["sentence"], image[0]
+        scores = sentences @ g / (np.linalg.norm(sentences, axis=1) * np.linalg.norm(g) + 1e-8)
+        return {"results": sorted(({"text": t.strip(), "score": float(s)} for t, s in zip(texts, scores)),
+                                  key=lambda r: -r["score"])}

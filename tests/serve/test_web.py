@@ -1,0 +1,208 @@
+"""The web demo (t2i_tf.serve): a real HTTP server on a free port in front of real (untrained) exports."""
+
+import base64
+import io
+import json
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from t2i_tf.errors import UserError
+from t2i_tf.serve.__main__ import main as serve_main
+from t2i_tf.serve.actions import MAX_ROWS, DemoModel
+from t2i_tf.serve.web import make_server
+
+CAPTIONS = ["a large red circle at the top left", "a small blue triangle in the center"]
+
+
+def png_b64(image):
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def decode(b64):
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+
+
+@pytest.fixture()
+def http(request):
+    """Start a server for a DemoModel; returns (get, post) helpers answering (status, parsed body)."""
+    servers = []
+
+    def start(model):
+        server = make_server(model, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+
+        def call(path, body=None, raw=None):
+            data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+            try:
+                with urllib.request.urlopen(urllib.request.Request(base + path, data=data), timeout=60) as r:
+                    text = r.read().decode()
+                    status = r.status
+            except urllib.error.HTTPError as e:
+                text, status = e.read().decode(), e.code
+            return status, (text if path == "/" else json.loads(text))
+
+        return call
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.fixture(scope="module")
+def gan_export(tmp_path_factory):
+    from configs import gan_cls as cfg
+    from datasets.css.captions import convert_css_captions
+    from datasets.css.generate import generate_css
+    from t2i_tf.tasks.gan_cls import GanClsTask
+
+    root = tmp_path_factory.mktemp("serve_gan")
+    generate_css(str(root / "raw"), seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)
+    convert_css_captions(str(root / "raw"), str(root / "records"), image_size=16)
+    task = GanClsTask(dict(cfg.TEST, data_dir=str(root / "records"), seed=0))
+    task.prepare(str(root / "run"))
+    task.build(tf.distribute.get_strategy())
+    task.export(str(root / "export"))
+    return str(root / "export")
+
+
+@pytest.fixture(scope="module")
+def tirg_export(tiny_css, tmp_path_factory):
+    from configs import tirg as cfg
+    from t2i_tf.tasks.tirg import TirgTask
+
+    raw, records = tiny_css
+    root = tmp_path_factory.mktemp("serve_tirg")
+    task = TirgTask(dict(cfg.TEST, data_dir=records, seed=0))
+    task.prepare(str(root / "run"))
+    task.build(tf.distribute.get_strategy())
+    task.export(str(root / "export"))
+    gallery = root / "gallery"
+    gallery.mkdir()
+    images = sorted(n for n in os.listdir(os.path.join(raw, "images")) if n.startswith("css_test_"))[:12]
+    for n in images:
+        shutil.copy(os.path.join(raw, "images", n), gallery / n)
+    (gallery / "broken.png").write_bytes(b"not a png")
+    return str(root / "export"), str(gallery)
+
+
+def test_generate_over_http_is_the_export_and_is_seeded(gan_export, http):
+    model = DemoModel(gan_export)
+    call = http(model)
+    status, page = call("/")
+    assert status == 200 and 'data-action="generate"' in page and 'name="text"' in page and 'name="seed"' in page
+    status, info = call("/api/info")
+    assert status == 200 and info["model"] == "gan_cls" and info["actions"] == ["generate"]
+
+    status, out = call("/api/generate", {"text": CAPTIONS, "seed": 3})
+    assert status == 200 and len(out["images"]) == 2
+    images = np.stack([decode(b) for b in out["images"]])
+    assert images.shape == (2, 16, 16, 3)
+    direct = tf.saved_model.load(gan_export).signatures["generate"](
+        text=tf.constant(CAPTIONS), seed=tf.constant(3, tf.int64))["images"].numpy()
+    np.testing.assert_array_equal(images, direct)
+    assert call("/api/generate", {"text": CAPTIONS, "seed": 3})[1] == out
+    assert call("/api/generate", {"text": CAPTIONS, "seed": 4})[1]["images"] != out["images"]
+    assert call("/healthz") == (200, {"ok": True})
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"text": ["  "], "seed": 0}, "at least one non-empty line"),
+    ({"text": CAPTIONS, "seed": "x"}, "seed must be an integer"),
+    ({"text": CAPTIONS}, "generate needs seed"),
+    ({"text": CAPTIONS * (MAX_ROWS // 2 + 1), "seed": 0}, f"at most {MAX_ROWS} rows"),
+    ([1, 2], "must be a JSON object"),
+])
+def test_bad_requests_get_400_with_the_reason(gan_export, http, body, message):
+    call = http(DemoModel(gan_export))
+    status, out = call("/api/generate", body)
+    assert status == 400 and message in out["error"]
+
+
+def test_unknown_actions_pages_and_malformed_json(gan_export, http):
+    call = http(DemoModel(gan_export))
+    status, out = call("/api/retrieve", {"text": "x"})
+    assert status == 400 and "has no action 'retrieve'" in out["error"] and "generate" in out["error"]
+    assert call("/api/generate", raw=b"{not json")[0] == 400
+    assert call("/nope")[0] == 404
+
+
+def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
+    export, gallery = tirg_export
+    model = DemoModel(export, gallery)
+    call = http(model)
+    info = call("/api/info")[1]
+    assert info["gallery"] == {"images": 12, "skipped": 1}
+    assert info["actions"][0] == "retrieve" and {"compose", "embed_image"} <= set(info["actions"])
+    assert "12 images (1 unreadable, skipped)" in call("/")[1]
+
+    files = [os.path.join(gallery, n) for n in sorted(os.listdir(gallery)) if n != "broken.png"]
+    query = np.asarray(Image.open(files[0]).convert("RGB"))
+    status, out = call("/api/retrieve", {"image": png_b64(query), "text": "make middle-center large gray circle red",
+                                         "top_k": 5})
+    assert status == 200 and len(out["results"]) == 5
+    scores = [r["score"] for r in out["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+    sigs = tf.saved_model.load(export).signatures
+    q = sigs["compose"](image=tf.constant(query[None]), text=tf.constant(["make middle-center large gray circle red"]))
+    g = sigs["embed_image"](image=tf.constant(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])))
+    expected = g["embedding"].numpy() @ q["embedding"].numpy()[0]
+    best = np.argsort(-expected, kind="stable")[:5]
+    assert [r["file"] for r in out["results"]] == [files[i] for i in best]
+    np.testing.assert_allclose(scores, expected[best], atol=1e-5)
+    assert decode(out["results"][0]["image"]).shape == query.shape
+
+    assert call("/api/retrieve", {"image": png_b64(query), "text": "x", "top_k": 0})[0] == 400
+    status, out = call("/api/retrieve", {"image": "bm90IGFuIGltYWdl", "text": "x"})
+    assert status == 400 and "not a readable PNG/JPEG" in out["error"]
+
+
+def test_tirg_needs_a_gallery_and_the_cli_says_so(tirg_export, tmp_path, capsys):
+    export, _ = tirg_export
+    with pytest.raises(UserError, match="--gallery_dir is needed"):
+        DemoModel(export)
+    assert serve_main(["--export_dir", export]) == 2
+    assert serve_main(["--export_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: --gallery_dir is needed") and "is not an export of main.py" in err[1]
+
+
+def test_damsm_match_ranks_captions_by_the_exported_encoders(tmp_path, http):
+    from configs import damsm as cfg
+    from datasets.css.captions import convert_css_captions
+    from datasets.css.generate import generate_css
+    from t2i_tf.tasks.damsm import DamsmTask
+
+    generate_css(str(tmp_path / "raw"), seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)
+    convert_css_captions(str(tmp_path / "raw"), str(tmp_path / "records"), image_size=16)
+    task = DamsmTask(dict(cfg.TEST, data_dir=str(tmp_path / "records"), seed=0))
+    task.prepare(str(tmp_path / "run"))
+    task.build(tf.distribute.get_strategy())
+    task.export(str(tmp_path / "export"))
+    call = http(DemoModel(str(tmp_path / "export")))
+    assert call("/api/info")[1]["actions"] == ["match", "encode_image", "encode_text"]
+
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    status, out = call("/api/match", {"image": png_b64(image), "text": CAPTIONS + ["a large green square"]})
+    assert status == 200 and len(out["results"]) == 3
+    sigs = tf.saved_model.load(str(tmp_path / "export")).signatures
+    g = sigs["encode_image"](image=tf.constant(image[None]))["global"].numpy()[0]
+    s = sigs["encode_text"](text=tf.constant(CAPTIONS + ["a large green square"]))["sentence"].numpy()
+    cosine = s @ g / (np.linalg.norm(s, axis=1) * np.linalg.norm(g))
+    order = np.argsort(-cosine)
+    assert [r["text"] for r in out["results"]] == [(CAPTIONS + ["a large green square"])[i] for i in order]
+    np.testing.assert_allclose([r["score"] for r in out["results"]], cosine[order], atol=1e-5)
+    assert call("/api/match", {"text": CAPTIONS})[0] == 400
