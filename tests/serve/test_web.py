@@ -61,21 +61,26 @@ def http(request):
         s.server_close()
 
 
-@pytest.fixture(scope="module")
-def gan_export(tmp_path_factory):
-    from configs import gan_cls as cfg
+def untrained_export(task_cls, config, root):
+    """Export ``task_cls`` built (untrained) on 16 px captioned CSS records made under ``root``; returns the dir."""
     from datasets.css.captions import convert_css_captions
     from datasets.css.generate import generate_css
-    from t2i_tf.tasks.gan_cls import GanClsTask
 
-    root = tmp_path_factory.mktemp("serve_gan")
     generate_css(str(root / "raw"), seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)
     convert_css_captions(str(root / "raw"), str(root / "records"), image_size=16)
-    task = GanClsTask(dict(cfg.TEST, data_dir=str(root / "records"), seed=0))
+    task = task_cls(dict(config, data_dir=str(root / "records"), seed=0))
     task.prepare(str(root / "run"))
     task.build(tf.distribute.get_strategy())
     task.export(str(root / "export"))
     return str(root / "export")
+
+
+@pytest.fixture(scope="module")
+def gan_export(tmp_path_factory):
+    from configs import gan_cls as cfg
+    from t2i_tf.tasks.gan_cls import GanClsTask
+
+    return untrained_export(GanClsTask, cfg.TEST, tmp_path_factory.mktemp("serve_gan"))
 
 
 @pytest.fixture(scope="module")
@@ -182,23 +187,16 @@ def test_tirg_needs_a_gallery_and_the_cli_says_so(tirg_export, tmp_path, capsys)
 
 def test_damsm_match_ranks_captions_by_the_exported_encoders(tmp_path, http):
     from configs import damsm as cfg
-    from datasets.css.captions import convert_css_captions
-    from datasets.css.generate import generate_css
     from t2i_tf.tasks.damsm import DamsmTask
 
-    generate_css(str(tmp_path / "raw"), seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)
-    convert_css_captions(str(tmp_path / "raw"), str(tmp_path / "records"), image_size=16)
-    task = DamsmTask(dict(cfg.TEST, data_dir=str(tmp_path / "records"), seed=0))
-    task.prepare(str(tmp_path / "run"))
-    task.build(tf.distribute.get_strategy())
-    task.export(str(tmp_path / "export"))
-    call = http(DemoModel(str(tmp_path / "export")))
+    export = untrained_export(DamsmTask, cfg.TEST, tmp_path)
+    call = http(DemoModel(export))
     assert call("/api/info")[1]["actions"] == ["match", "encode_image", "encode_text"]
 
     image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     status, out = call("/api/match", {"image": png_b64(image), "text": CAPTIONS + ["a large green square"]})
     assert status == 200 and len(out["results"]) == 3
-    sigs = tf.saved_model.load(str(tmp_path / "export")).signatures
+    sigs = tf.saved_model.load(export).signatures
     g = sigs["encode_image"](image=tf.constant(image[None]))["global"].numpy()[0]
     s = sigs["encode_text"](text=tf.constant(CAPTIONS + ["a large green square"]))["sentence"].numpy()
     cosine = s @ g / (np.linalg.norm(s, axis=1) * np.linalg.norm(g))
