@@ -30,7 +30,7 @@ def time_pipeline(task, batches: int) -> float:
 
     import tensorflow as tf
 
-    it = iter(task.train_dataset(tf.distribute.InputContext(1, 0, 1)))
+    it = iter(task.train_dataset(tf.distribute.InputContext(1, 0, 1), 0))
     for _ in range(5):
         next(it)
     t = time.perf_counter()
@@ -52,7 +52,7 @@ def time_train_steps(task, steps: int, jit: bool = False, pipeline_batches: int 
         trainer = Trainer(task, workdir, num_iters=steps, strategy="auto", jit_compile=jit, verbose=False)
         trainer.setup()
         pipeline_bps = time_pipeline(task, pipeline_batches)
-        iterator = iter(trainer.strategy.distribute_datasets_from_function(task.train_dataset))
+        iterator = iter(trainer.strategy.distribute_datasets_from_function(lambda ctx: task.train_dataset(ctx, 0)))
         loop = trainer._make_loop()
         n = tf.constant(10, tf.int32)
         sync = lambda metrics: next(iter(metrics.values())).numpy()  # noqa: E731

@@ -13,7 +13,11 @@ average of G's weights, used for evaluation, generation and export).
 
 from __future__ import annotations
 
+from configs.fields import RUN_DEFAULTS, checked, fields_of
+from configs.schema import Schema, at_least, power_of_two
+
 PAPER = dict(
+    eval_images=1000,
     dataset="cub",
     damsm_workdir="runs/damsm",
     num_stages=3,
@@ -49,8 +53,7 @@ PAPER = dict(
 
 # Captioned CSS on a laptop CPU: two stages 16 -> 32 px, narrow nets, the 32 px DAMSM of configs/damsm.py,
 # a generator EMA.
-CPU = dict(
-    PAPER,
+CPU_CHANGES = dict(
     dataset="css_captions",
     num_stages=2,
     base_size=16,
@@ -68,8 +71,8 @@ CPU = dict(
     ckpt_every=500,
 )
 
-TEST = dict(
-    CPU,
+TEST_CHANGES = dict(
+    eval_images=16,
     num_stages=2,
     base_size=8,
     ngf=4,
@@ -87,5 +90,16 @@ TEST = dict(
     ckpt_every=1_000_000,
 )
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "attngan",
+    fields_of("damsm_workdir", "num_stages", "ngf", "ndf", "z_dim", "c_dim", "num_residual", "learning_rate",
+              "beta1", "beta2", "damsm_weight", "kl_coef", "gamma1", "gamma2", "gamma3", "relevance", "spectral_norm",
+              "self_attention", "rgb_skip", "ema_decay", "random_flip", "random_crop", "eval_batch_size",
+              "eval_images", "num_samples", base_size=checked("base_size", power_of_two(8)),
+              batch_size=checked("batch_size", at_least(2))),
+    dict(RUN_DEFAULTS, **PAPER),
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

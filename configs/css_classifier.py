@@ -7,7 +7,10 @@ preset. CPU trains on the embedded captioned CSS (64 px) in a few minutes on 2 c
 
 from __future__ import annotations
 
-CPU = dict(
+from configs.fields import RUN_DEFAULTS, checked, fields_of
+from configs.schema import Schema, in_range
+
+PAPER = dict(  # no paper: this is also the cpu preset
     dataset="css_captions",
     image_size=64,  # the model's input size; other sizes are resized to it
     width=16,  # channels of the first conv (then 2x, 4x)
@@ -26,11 +29,9 @@ CPU = dict(
     ckpt_every=500,
 )
 
-PAPER = dict(CPU)  # no paper: the CPU preset is the reference
 
 # Seconds-long runs for tests.
-TEST = dict(
-    CPU,
+TEST_CHANGES = dict(
     image_size=16,
     width=4,
     hidden_dim=16,
@@ -43,5 +44,15 @@ TEST = dict(
     ckpt_every=1_000_000,
 )
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "css_classifier",
+    fields_of("width", "hidden_dim", "learning_rate", "lr_min_ratio", "random_crop", "rescale_prob",
+              "eval_batch_size", "eval_max_examples",
+              image_size=checked("image_size", in_range(16, 256)),
+              rescale_min_size=checked("rescale_min_size", in_range(16, 256))),
+    dict(RUN_DEFAULTS, **PAPER),
+    {"cpu": ("paper", {}), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

@@ -9,6 +9,9 @@ The Inception weights are read from ``inception_weights`` (nothing is downloaded
 
 from __future__ import annotations
 
+from configs.fields import RUN_DEFAULTS, fields_of
+from configs.schema import Schema
+
 PAPER = dict(
     dataset="cub",
     image_size=299,
@@ -39,8 +42,7 @@ PAPER = dict(
 
 # Captioned CSS on a laptop CPU: a small CNN image encoder trained from scratch at the generator's final size
 # (the AttnGAN CPU preset's 32 px).
-CPU = dict(
-    PAPER,
+CPU_CHANGES = dict(
     dataset="css_captions",
     image_size=32,
     backbone="cnn",
@@ -56,8 +58,7 @@ CPU = dict(
     ckpt_every=500,
 )
 
-TEST = dict(
-    CPU,
+TEST_CHANGES = dict(
     image_size=16,
     width=4,
     text_embed_dim=8,
@@ -71,5 +72,14 @@ TEST = dict(
     ckpt_every=1_000_000,
 )
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "damsm",
+    fields_of("image_size", "backbone", "inception_weights", "width", "hidden_dim", "text_embed_dim",
+              "text_dropout", "max_text_len", "learning_rate", "beta1", "rnn_grad_clip", "gamma1", "gamma2", "gamma3",
+              "relevance", "random_flip", "random_crop", "eval_batch_size", "eval_images"),
+    dict(RUN_DEFAULTS, **PAPER),
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

@@ -1,6 +1,7 @@
 """GAN-CLS / GAN-INT defaults: the paper's hyperparameters plus presets for CPU runs and tests.
 
-A preset only fills flags the user did not set on the command line.
+A preset only fills flags the user did not set on the command line; presets other than PAPER
+are overrides of the preset named with them.
 
 PAPER follows reedscot/icml2016 (main_cls_int.lua + scripts/train_cub.sh): batch 64, Adam lr 2e-4 with
 beta1 0.5, nz 100, nt (text projection) 128, ngf 128, ndf 64, 1024-d char-CNN-RNN embeddings (the mean of
@@ -15,7 +16,11 @@ gan | wgan | vanilla_gan | vanilla_wgan types, diter=5, clip 0.01, l1_coef 50, l
 
 from __future__ import annotations
 
+from configs.fields import RUN_DEFAULTS, checked, fields_of, restricted
+from configs.schema import Schema, at_least
+
 PAPER = dict(
+    eval_images=1000,
     dataset="cub",
     image_size=64,
     gan_type="gan",
@@ -69,8 +74,7 @@ PAPER = dict(
 # No horizontal flips (CSS captions name left and right). Random crops stay on (a crop moves objects by up
 # to 6 of 32 px, but without that augmentation D overpowered G and the run collapsed to noise after 6,000
 # iterations: measured with --norandom_crop --num_iters=8000, see README).
-CPU = dict(
-    PAPER,
+CPU_CHANGES = dict(
     dataset="css_captions",
     image_size=32,
     text_encoder="auto",
@@ -94,8 +98,8 @@ CPU = dict(
 )
 
 # Seconds-long runs for tests.
-TEST = dict(
-    CPU,
+TEST_CHANGES = dict(
+    eval_images=16,
     image_size=16,
     batch_size=4,
     num_iters=2,
@@ -117,5 +121,19 @@ TEST = dict(
     ckpt_every=1_000_000,
 )
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "gan_cls",
+    fields_of("image_size", "gan_type", "text_encoder", "learning_rate", "beta1", "beta2", "lr_decay",
+              "lr_decay_every", "z_dim", "ngf", "ndf", "proj_dim", "cls", "interp", "interp_weight", "interp_beta",
+              "label_smoothing", "feature_matching", "l2_coef", "l1_loss", "l1_coef", "diter", "clip_value",
+              "gp_weight", "d_norm", "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "random_flip",
+              "random_crop", "max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
+              "encoder_learning_rate", "match_gamma", "eval_batch_size", "eval_images", "num_samples",
+              optimizer=restricted("optimizer", "adam", "rmsprop"),
+              batch_size=checked("batch_size", at_least(2))),
+    dict(RUN_DEFAULTS, **PAPER),
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

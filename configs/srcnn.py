@@ -1,6 +1,7 @@
 """SRCNN defaults: the paper's hyperparameters plus presets for CPU runs and tests.
 
-A preset only fills flags the user did not set on the command line.
+A preset only fills flags the user did not set on the command line; presets other than PAPER
+are overrides of the preset named with them.
 
 PAPER follows Dong et al., "Image Super-Resolution Using Deep Convolutional Networks" (TPAMI 2016; ECCV
 2014): the 9-1-5 network with n1=64, n2=32 filters; weights drawn from N(0, 0.001^2), biases 0
@@ -25,6 +26,9 @@ the x4 of the CPU GAN's 32 px samples.
 """
 
 from __future__ import annotations
+
+from configs.fields import RUN_DEFAULTS, fields_of, restricted
+from configs.schema import Schema
 
 PAPER = dict(
     dataset="cub",
@@ -63,8 +67,7 @@ PAPER = dict(
 
 # Captioned CSS at 128 px on a 2-core CPU in a few minutes: x4 (32 -> 128). Measured (2 shared cores, 6m12s
 # for 800 steps): 128 test-split images, PSNR 28.69 dB vs bicubic 24.81 dB (+3.88; +2.46 at step 200).
-CPU = dict(
-    PAPER,
+CPU_CHANGES = dict(
     dataset="css_captions",
     image_size=128,
     n1=32,
@@ -88,8 +91,7 @@ CPU = dict(
 )
 
 # Seconds-long runs for tests.
-TEST = dict(
-    CPU,
+TEST_CHANGES = dict(
     image_size=16,
     n1=8,
     n2=4,
@@ -106,5 +108,15 @@ TEST = dict(
     ckpt_every=1_000_000,
 )
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "srcnn",
+    fields_of("image_size", "scale", "n1", "n2", "f1", "f2", "f3", "residual", "init", "downscale_method",
+              "hr_sampling", "patch_size", "random_flip", "shuffle_buffer", "learning_rate", "last_layer_lr_scale",
+              "momentum", "beta1", "beta2", "lr_decay", "lr_decay_every", "eval_batches", "eval_batch_size",
+              "num_samples", "upscale_batch_size", optimizer=restricted("optimizer", "adam", "sgd")),
+    dict(RUN_DEFAULTS, **PAPER),
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

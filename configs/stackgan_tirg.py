@@ -8,33 +8,34 @@ trained ``--model=tirg`` run whose records (CSS, 64 px) this run reads too.
 from __future__ import annotations
 
 from configs import stackgan
+from configs.fields import RUN_DEFAULTS, checked, fields_of, restricted
+from configs.schema import Schema, even_pairs
 
-PAPER = dict(
-    stackgan.PAPER,
-    dataset="css",
-    tirg_workdir="runs/tirg_tirg",
-    image_size=64,
-    random_flip=False,
-    random_crop=False,
-)
+# StackGAN Stage-I's keys, less those of text and of Stage-II (the condition is TIRG's, the data CSS).
+KEYS = ("dataset", "tirg_workdir", "image_size", "batch_size", "num_iters", "optimizer", "learning_rate", "beta1",
+        "beta2", "lr_decay", "lr_decay_every", "z_dim", "c_dim", "ngf", "ndf", "kl_coef", "cls", "label_smoothing",
+        "l1_loss", "l1_coef", "eval_batch_size", "eval_images", "num_samples", "eval_every", "log_every", "ckpt_every",
+        *RUN_DEFAULTS)
+
+
+def _own(preset: dict) -> dict:
+    return {k: v for k, v in preset.items() if k in KEYS}
+
+
+PAPER = dict(_own(stackgan.PAPER), dataset="css", tirg_workdir="runs/tirg", image_size=64)
 
 # CPU: 32 px targets (the 64 px CSS scenes area-averaged), narrow nets.
-CPU = dict(
-    stackgan.CPU,
-    dataset="css",
-    tirg_workdir="runs/tirg_tirg",
-    image_size=32,
-    random_crop=False,
-    num_iters=1_500,
-)
+CPU_CHANGES = dict(_own(stackgan.CPU), dataset="css", image_size=32, num_iters=1_500)
 
-TEST = dict(
-    stackgan.TEST,
-    dataset="css",
-    tirg_workdir="runs/tirg_tirg",
-    image_size=16,
-    random_crop=False,
-)
+TEST_CHANGES = dict(_own(stackgan.TEST), dataset="css", image_size=16)
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "stackgan_tirg",
+    fields_of(*(k for k in KEYS if k not in RUN_DEFAULTS), dataset=restricted("dataset", "css"),
+              optimizer=restricted("optimizer", "adam", "rmsprop"), batch_size=checked("batch_size", even_pairs())),
+    PAPER,
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

@@ -1,9 +1,13 @@
 """TIRG defaults: the paper's hyperparameters plus presets for CPU runs and tests.
 
-A preset only fills flags the user did not set on the command line.
+A preset only fills flags the user did not set on the command line; presets other than PAPER
+are overrides of the preset named with them.
 """
 
 from __future__ import annotations
+
+from configs.fields import RUN_DEFAULTS, checked, fields_of, restricted
+from configs.schema import Schema, even_pairs
 
 # The paper / google/tirg defaults (CSS): ResNet-18 from scratch, 512-d embeddings,
 # SGD momentum 0.9, lr 1e-2, weight decay 1e-6, batch 32, soft triplet loss.
@@ -40,8 +44,7 @@ PAPER = dict(
 # and a flattened (not averaged) last map, so the embedding knows where objects are.
 # Measured here (README): batch_based_classification learns CSS ~3x faster per
 # iteration than soft_triplet, so the CPU preset uses it.
-CPU = dict(
-    PAPER,
+CPU_CHANGES = dict(
     loss="batch_based_classification",
     num_iters=3_000,
     lr_decay_every=2_400,
@@ -59,8 +62,7 @@ CPU = dict(
 )
 
 # Seconds-long runs for tests.
-TEST = dict(
-    CPU,
+TEST_CHANGES = dict(
     num_iters=4,
     lr_decay_every=1_000_000,
     embed_dim=16,
@@ -75,5 +77,15 @@ TEST = dict(
     train_eval_queries=16,
 )
 
-PRESETS = {"paper": PAPER, "cpu": CPU, "test": TEST}
-DEFAULT_PRESET = "cpu"
+SCHEMA = Schema(
+    "tirg",
+    fields_of("composition", "loss", "learning_rate", "momentum", "weight_decay", "lr_decay_every", "lr_decay_factor",
+              "embed_dim", "image_width", "image_blocks", "image_stem", "image_pool", "text_embed_dim",
+              "text_hidden_dim", "text_dropout", "max_text_len", "normalize_scale", "image_size",
+              "train_eval_queries", dataset=restricted("dataset", "css"), batch_size=checked("batch_size", even_pairs())),
+    dict(RUN_DEFAULTS, **PAPER),
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+)
+PRESETS = SCHEMA.presets
+PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]
+DEFAULT_PRESET = SCHEMA.default_preset

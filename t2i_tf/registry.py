@@ -28,6 +28,13 @@ def model_names() -> tuple[str, ...]:
     return tuple(_MODELS)
 
 
+def schema_of(name: str) -> Any:
+    """The config schema of model family ``name`` (configs/<name>.py's SCHEMA)."""
+    if name not in _MODELS:
+        raise UserError(f"--model must be one of {', '.join(_MODELS)}; got {name!r}")
+    return importlib.import_module(_MODELS[name][0]).SCHEMA
+
+
 def lookup(name: str) -> tuple[Any, type]:
     """(config module, Task class) of model family ``name``; a UserError for an unknown name."""
     if name not in _MODELS:

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from t2i_tf.errors import UserError
+
 from tests.conftest import REPO_ROOT
 
 
@@ -130,6 +132,13 @@ BAD_FLAGS = [
     (["--mode=serve"], "no checkpoint in"),  # serving a run with no export exports its checkpoint first
     (["--num_iters=-5"], "--num_iters must be >= 0"),
     (["--learning_rate=0"], "--learning_rate must be > 0"),
+    (["--gan_type=wgan"], "--gan_type is not a setting of --model=tirg; its settings are --batch_size"),
+    (["--feature_matching"], "--feature_matching is not a setting of --model=tirg"),
+    (["--dataset=cub"], "--dataset must be one of css; got 'cub'"),
+    (["--host=0.0.0.0"], "--host is an option of --mode=serve, not --mode=train"),
+    (["--top_k=3"], "--top_k is an option of --mode=retrieve, not --mode=train"),
+    (["--mode=generate"], "--mode=generate is for text-to-image models, not --model=tirg"),
+    (["--mode=eval", "--inception_graph=g.pb"], "--inception_graph is for --mode=eval of a generator, not --model=tirg"),
 ]
 
 
@@ -154,13 +163,74 @@ def test_bad_flags_raise_user_errors(tiny_css, tmp_path, args, message):
         flags.FLAGS.unparse_flags()
 
 
+def parse(*argv):
+    from absl import flags
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["main.py", *argv])
+
+
+@pytest.fixture
+def clean_flags():
+    from absl import flags
+
+    yield
+    flags.FLAGS.unparse_flags()
+
+
+def test_a_given_flag_wins_and_no_flag_default_overrides_a_preset(clean_flags):
+    from configs import damsm
+    from t2i_tf import cli
+
+    parse("--model=damsm", "--preset=test")
+    assert cli.resolve_config(damsm.SCHEMA)["eval_images"] == damsm.TEST["eval_images"] == 16
+    parse("--model=damsm", "--preset=test", "--eval_images=5", "--seed=3")
+    config = cli.resolve_config(damsm.SCHEMA)
+    assert config["eval_images"] == 5 and config["seed"] == 3 and config["preset"] == "test"
+
+
+def test_stackgan_refuses_the_gan_cls_options_it_does_not_have(clean_flags):
+    from configs import stackgan
+    from t2i_tf import cli
+
+    for flag in ("--feature_matching", "--minibatch_discrimination", "--gan_type=wgan", "--interp"):
+        parse("--model=stackgan", flag)
+        with pytest.raises(UserError, match=f"{flag.split('=')[0]} is not a setting of --model=stackgan"):
+            cli.resolve_config(stackgan.SCHEMA)
+
+
+def test_saved_settings_come_back_and_given_ones_win(clean_flags):
+    from configs import gan_cls
+    from t2i_tf import cli
+
+    saved = dict(gan_cls.TEST, ngf=4, text_dim=8, data_dir="/d", preset="test", proj_dim_old=3)  # an older key
+    parse("--model=gan_cls", "--num_samples=2")
+    merged = cli.apply_saved_config(cli.resolve_config(gan_cls.SCHEMA), saved, gan_cls.SCHEMA)
+    assert merged["ngf"] == 4 and merged["num_samples"] == 2 and merged["preset"] == "test"
+    assert "proj_dim_old" not in merged
+
+
+def test_every_flag_is_a_setting_a_mode_option_or_a_run_flag():
+    """So every flag in --helpfull is read: settings by the models whose schema has them, mode options by
+    their modes (given with another mode they are an error), run flags by every run."""
+    from absl import flags
+
+    from t2i_tf import cli
+
+    run_flags = {"model", "mode", "preset", "data_dir", "workdir", "strategy"}
+    defined = {f.name for f in flags.FLAGS.get_flags_for_module("t2i_tf.cli")}
+    assert defined == run_flags | set(cli.MODE_FLAGS) | set(cli.SETTING_FLAGS)
+    assert all(set(modes) <= set(cli.MODES) for modes in cli.MODE_FLAGS.values())
+    assert all(flags.FLAGS[name].default is None for name in cli.SETTING_FLAGS)
+
+
 def test_cli_prints_one_line_error_without_traceback(tiny_css, tmp_path):
     _, records = tiny_css
     proc = run_main("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={tmp_path}", "--batch_size=3", check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: --batch_size must be even and >= 2 (batches are pairs of queries); got 3"]
+    assert errors == ["error: --batch_size must be even and >= 2 (batches are pairs); got 3"]
     proc = run_main("--model=tirg", "--batch_size=abc", check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "batch_size" in proc.stderr
 

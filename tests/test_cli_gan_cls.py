@@ -77,4 +77,4 @@ np.save({str(tmp_path / 'img.npy')!r}, out["images"].numpy())
     proc = run_main("--model=tirg", f"--workdir={workdir}", "--mode=export", check=False)
     assert proc.returncode == 2 and "holds a --model=gan_cls run" in proc.stderr
     proc = run_main(*base, "--mode=retrieve", "--image=x.png", "--text=x", check=False)
-    assert proc.returncode == 2 and "--mode=retrieve is for --model=tirg" in proc.stderr
+    assert proc.returncode == 2 and "--mode=retrieve is for retrieval models (tirg), not --model=gan_cls" in proc.stderr

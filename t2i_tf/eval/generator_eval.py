@@ -1,6 +1,6 @@
 """``--mode=eval`` for generators: every metric that applies, with its protocol, into one JSON and TensorBoard.
 
-A generator task provides (see :class:`GeneratorEvalSource`): the held-out records in file order, images
+A generator task provides (see :class:`t2i_tf.tasks.base.GeneratorTask`): the held-out records in file order, images
 generated for a batch of them, and optionally sentence / image features for R-precision. This module
 streams those batches through each metric's feature extractor, so memory holds features, not images:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterator, Protocol
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -28,24 +28,7 @@ from t2i_tf.eval.fid import GaussianAccumulator, frechet_distance
 from t2i_tf.eval.inception_score import inception_score
 from t2i_tf.eval.protocol import write_metrics_json
 from t2i_tf.eval.rprecision import r_precision
-
-
-class GeneratorEvalSource(Protocol):
-    """What a generator task offers the evaluation."""
-
-    image_size: int
-
-    def eval_batches(self, num_images: int, batch_size: int) -> Iterator[dict[str, tf.Tensor]]:
-        """The first ``num_images`` held-out records in file order: image, caption, class_id, [scene_cells], model inputs."""
-
-    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
-        """Float [-1, 1] images generated for ``batch``'s texts with noise seeded by ``seed``."""
-
-    def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(image features, sentence features) for R-precision, or None when the model has no text encoder."""
-
-    def eval_protocol(self) -> dict[str, Any]:
-        """Model facts for the protocol (eval split, noise, text encoder, R-precision encoders)."""
+from t2i_tf.tasks.base import GeneratorTask
 
 
 @dataclasses.dataclass
@@ -77,7 +60,7 @@ class _Fid:
         return float(frechet_distance(mu1, s1, mu2, s2))
 
 
-def evaluate_generator(task: GeneratorEvalSource, options: EvalOptions) -> tuple[dict[str, float], dict[str, Any]]:
+def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[str, float], dict[str, Any]]:
     """All applicable generator metrics over ``options.num_images`` held-out captions: (metrics, protocol)."""
     if options.num_images < options.splits:
         raise UserError(f"--eval_images must be >= {options.splits} (the IS splits / R-precision folds); "
@@ -134,7 +117,7 @@ def evaluate_generator(task: GeneratorEvalSource, options: EvalOptions) -> tuple
         "num_images": n,
         "images": "the first num_images held-out records in file order, each with its first caption; "
                   "generated images are rounded to uint8 (as saved) before every metric",
-        "noise": "z = tf.random.stateless_normal([batch, z_dim], seed=[seed, batch_index]), batches of batch_size",
+        "noise": "z = generator_noise(batch, z_dim, seed, stream=batch_index) (t2i_tf/models/noise.py), batches of batch_size",
         "seed": options.seed,
         "batch_size": options.batch_size,
         "real_images": f"the same records' images resized to {task.image_size} px (bilinear, antialiased)",

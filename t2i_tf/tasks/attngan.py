@@ -32,15 +32,15 @@ from t2i_tf.losses.damsm import damsm_loss, retrieval_accuracy
 from t2i_tf.losses.kl import kl_divergence
 from t2i_tf.models.attngan import AttnGanDiscriminator, AttnGanGenerator
 from t2i_tf.models.damsm import token_mask
-from t2i_tf.tasks.base import Task
+from t2i_tf.models.noise import NOISE_RULE, SAMPLES_STREAM, generator_noise
+from t2i_tf.tasks.base import GeneratorTask
 from t2i_tf.tasks.gan_cls import image_grid
 from t2i_tf.train.run_config import chained_run_config, restore_task
 from t2i_tf.train.strategy import update_variables
 
-EVAL_NOISE_SEED = 1234
 
 
-class AttnGanTask(Task):
+class AttnGanTask(GeneratorTask):
     """Trains the AttnGAN generator and its per-stage discriminators against a frozen DAMSM."""
 
     name = "attngan"
@@ -55,17 +55,7 @@ class AttnGanTask(Task):
     # ------------------------------------------------------------------ setup
     def prepare(self, workdir: str) -> None:
         c = self.config
-        for key in ("batch_size", "learning_rate", "ngf", "ndf", "z_dim", "c_dim", "num_stages", "base_size",
-                    "eval_batch_size", "num_samples"):
-            if not c[key] > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
-        if c["batch_size"] < 2:
-            raise UserError(f"--batch_size must be >= 2 (wrong pairs come from within the batch); got {c['batch_size']}")
-        if not 0.0 <= float(c["ema_decay"]) < 1.0:
-            raise UserError(f"--ema_decay must be in [0, 1); got {c['ema_decay']}")
         base = int(c["base_size"])
-        if base < 8 or base & (base - 1):
-            raise UserError(f"--base_size must be a power of two >= 8 (64 in the paper); got {base}")
         self.sizes = [base * 2**i for i in range(int(c["num_stages"]))]
         self.image_size = self.sizes[-1]
         self.data_dir = c["data_dir"]
@@ -130,10 +120,10 @@ class AttnGanTask(Task):
         return self.generator_ema if self.ema else self.generator
 
     # ------------------------------------------------------------------- data
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
         ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True,
-                         seed=int(self.config.get("data_seed", 0)), input_context=input_context,
+                         seed=seed, input_context=input_context,
                          random_flip=bool(self.config["random_flip"]), random_crop=bool(self.config["random_crop"]))
         return ds.map(self._model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -222,8 +212,8 @@ class AttnGanTask(Task):
             self._eval_cache = dict(self._model_inputs(b), caption=b["caption"])
         return self._eval_cache
 
-    def _noise(self, n: int, seed) -> tf.Tensor:
-        return tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant(seed, tf.int64))
+    def _noise(self, n: int, seed: tuple[int, int]) -> tf.Tensor:
+        return generator_noise(n, int(self.config["z_dim"]), *seed)
 
     def images_for(self, tokens: tf.Tensor, z: tf.Tensor, generator: keras.Model | None = None) -> dict[str, Any]:
         """The generator's output dict for token ids and noise (deterministic conditioning: the CA mean)."""
@@ -234,7 +224,7 @@ class AttnGanTask(Task):
         """On a fixed held-out batch: mean D outputs of the last stage, and the DAMSM top-1 of generated images."""
         b = self._eval_batch()
         n = int(b["image"].shape[0])
-        fake = self.images_for(b["tokens"], self._noise(n, [int(self.config.get("seed", 0)), EVAL_NOISE_SEED]))
+        fake = self.images_for(b["tokens"], self._noise(n, (int(self.config["seed"]), SAMPLES_STREAM)))
         _, sentence, _ = self.text_features(b["tokens"])
         d = self.discriminators[-1]
         real_s, fake_s = d((b["image"], sentence), training=False), d((fake["images"][-1], sentence), training=False)
@@ -249,7 +239,7 @@ class AttnGanTask(Task):
         """Every stage's samples from fixed noise on the first held-out captions, and the last stage's word attention."""
         b = self._eval_batch()
         n = min(int(self.config["num_samples"]), int(b["image"].shape[0]))
-        out = self.images_for(b["tokens"][:n], self._noise(n, [int(self.config.get("seed", 0)), EVAL_NOISE_SEED]))
+        out = self.images_for(b["tokens"][:n], self._noise(n, (int(self.config["seed"]), SAMPLES_STREAM)))
         for i, images in enumerate(out["images"]):
             tf.summary.image(f"samples_stage{i}", image_grid(to_uint8(images)), max_outputs=1)
         if out["attention"]:
@@ -284,7 +274,8 @@ class AttnGanTask(Task):
                 "r_precision_encoders": "the DAMSM run's image and text encoders (global image feature vs sentence)"}
 
     # ---------------------------------------------------------------- generate
-    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0, max_rows: int = 4) -> dict[str, Any]:
+    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0, source_image: Any = None,
+                 max_rows: int = 4) -> dict[str, Any]:
         """``num_samples`` last-stage images per caption (held-out captions when None); noise as GAN-CLS's."""
         if num_samples < 1:
             raise UserError(f"--num_samples must be >= 1; got {num_samples}")
@@ -303,7 +294,7 @@ class AttnGanTask(Task):
             captions = [c.decode("utf-8") for c in b["caption"][:rows].numpy()]
             tokens = b["tokens"][:rows]
         rows = len(captions)
-        z = tf.random.stateless_normal([rows * num_samples, int(self.config["z_dim"])], seed=tf.constant([seed, 0], tf.int64))
+        z = generator_noise(rows * num_samples, int(self.config["z_dim"]), seed)
         images = to_uint8(self.images_for(tf.repeat(tokens, num_samples, axis=0), z)["images"][-1]).numpy()
         return {"images": images.reshape(rows, num_samples, *images.shape[1:]), "captions": captions,
                 "unknown_words": unknown}
@@ -317,7 +308,7 @@ class AttnGanTask(Task):
                        "generator": "ema" if self.ema else "trained",
                        "signatures": {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"},
                                                    "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}}},
-                       "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
+                       "noise": NOISE_RULE}
         write_export_description(path, description)
         return description
 
@@ -336,6 +327,6 @@ class AttnGanServing(tf.Module):
     def _generate(self, text, seed):
         tokens = self.tokenizer(text)
         words, sentence = self.text_encoder(tokens, training=False)
-        z = tf.random.stateless_normal(tf.stack([tf.shape(text)[0], self.z_dim]), seed=tf.stack([seed, tf.constant(0, tf.int64)]))
+        z = generator_noise(tf.shape(text)[0], self.z_dim, seed)
         out = self.generator((z, sentence, words, token_mask(tokens), None), training=False)
         return {"images": to_uint8(out["images"][-1])}

@@ -23,8 +23,17 @@ class Task(abc.ABC):
     architecture_keys: tuple[str, ...] = ()
 
     def __init__(self, config: dict[str, Any]):
-        self.config = dict(config)
+        self.schema = self.config_schema()
+        # Typed and checked here, the one place values are validated (flags, saved runs and tests alike).
+        self.config = self.schema.validate(config) if self.schema is not None else dict(config)
         self.strategy: tf.distribute.Strategy | None = None
+
+    @classmethod
+    def config_schema(cls) -> Any:
+        """The model's config schema (configs/<name>.py); None only for tasks outside the registry."""
+        from t2i_tf.registry import schema_of
+
+        return schema_of(cls.name)
 
     @property
     def global_batch_size(self) -> int:
@@ -51,8 +60,9 @@ class Task(abc.ABC):
         """Create models and optimizers inside ``strategy.scope()`` (optimizers built up front)."""
 
     @abc.abstractmethod
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-        """Infinite dataset of PER-REPLICA batches for this input pipeline."""
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
+        """Infinite dataset of PER-REPLICA batches for this input pipeline, shuffled from ``seed`` (the Trainer's
+        data seed: it follows --seed and the step the run starts or resumes at)."""
 
     @abc.abstractmethod
     def train_step(self, batch: Any) -> dict[str, tf.Tensor]:
@@ -73,10 +83,57 @@ class Task(abc.ABC):
     def summaries(self, step: int) -> None:
         """Extra TensorBoard summaries (images, attention maps); called under the train writer."""
 
+    def run_config(self) -> dict[str, Any]:
+        """What config.json keeps: the model's own settings (and where its data is)."""
+        return self.schema.only_own_keys(self.config) if self.schema is not None else dict(self.config)
+
     def hparams(self) -> dict[str, Any]:
-        """Hyperparameters for the TensorBoard hparams dashboard."""
-        return {k: v for k, v in self.config.items() if isinstance(v, (int, float, str, bool))}
+        """Hyperparameters for the TensorBoard hparams dashboard: the model's own settings."""
+        return {k: v for k, v in self.run_config().items() if isinstance(v, (int, float, str, bool))}
 
     @abc.abstractmethod
     def export(self, path: str) -> dict[str, Any]:
         """Write a SavedModel with named signatures; return a description of them."""
+
+    @classmethod
+    def default_workdir(cls, config: dict[str, Any]) -> str:
+        """Where a run of this config goes when no --workdir is given."""
+        return f"runs/{cls.name}"
+
+
+class GeneratorTask(Task):
+    """A Task that draws images from text (or another condition): --mode=generate and the generator --mode=eval."""
+
+    # True when a generation is a modification of a source image (--image with --mode=generate).
+    takes_source_image: bool = False
+    image_size: int
+
+    @abc.abstractmethod
+    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0,
+                 source_image: Any = None) -> dict[str, Any]:
+        """``num_samples`` images per caption (None: held-out captions): ``{"images": uint8 [rows, num_samples, S,
+        S, 3], "captions", "unknown_words"}``, the noise of :func:`t2i_tf.models.noise.generator_noise`."""
+
+    @abc.abstractmethod
+    def eval_batches(self, num_images: int, batch_size: int):
+        """The first ``num_images`` held-out records in file order: image, caption, class_id, [scene_cells], model inputs."""
+
+    @abc.abstractmethod
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
+        """Float [-1, 1] images for ``batch``'s conditions, z = generator_noise(n, z_dim, *seed)."""
+
+    @abc.abstractmethod
+    def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
+        """(image features, sentence features) for R-precision, or None when the model has no matching encoders."""
+
+    @abc.abstractmethod
+    def eval_protocol(self) -> dict[str, Any]:
+        """Model facts for the metrics JSON (eval split, text encoder, R-precision encoders)."""
+
+
+class RetrievalTask(Task):
+    """A Task that ranks gallery images for a (source image, modification text) query: --mode=retrieve."""
+
+    @abc.abstractmethod
+    def retrieve(self, image: Any, text: str, top_k: int = 10) -> list[dict[str, Any]]:
+        """The ``top_k`` gallery images closest to the composed query, best first."""

@@ -29,7 +29,6 @@ from t2i_tf.models.css_classifier import CssClassifier, cell_loss, logits_to_cel
 from t2i_tf.tasks.base import Task
 
 MODEL_KEYS = ("image_size", "width", "hidden_dim")  # what a checkpoint's shapes depend on
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 256
 
 
 class CssClassifierTask(Task):
@@ -41,18 +40,6 @@ class CssClassifierTask(Task):
     # ------------------------------------------------------------------ setup
     def prepare(self, workdir: str) -> None:
         c = self.config
-        for key in ("batch_size", "learning_rate", "width", "hidden_dim", "eval_batch_size"):
-            if not c[key] > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
-        if not MIN_IMAGE_SIZE <= int(c["image_size"]) <= MAX_IMAGE_SIZE:
-            raise UserError(f"--image_size must be in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}; got {c['image_size']}")
-        if int(c["eval_max_examples"]) < 0:
-            raise UserError(f"--eval_max_examples must be >= 0 (0 = the whole split); got {c['eval_max_examples']}")
-        for key in ("lr_min_ratio", "rescale_prob"):
-            if not 0.0 <= float(c[key]) <= 1.0:
-                raise UserError(f"--{key} must be in [0, 1]; got {c[key]}")
-        if int(c["rescale_min_size"]) < MIN_IMAGE_SIZE:
-            raise UserError(f"--rescale_min_size must be >= {MIN_IMAGE_SIZE}; got {c['rescale_min_size']}")
         self.image_size = int(c["image_size"])
         self.data_dir = c.get("data_dir")
         self.eval_split = "test"
@@ -86,20 +73,20 @@ class CssClassifierTask(Task):
         return self.schedule(step)
 
     # ------------------------------------------------------------------- data
-    def _dataset(self, split: str, batch_size: int, training: bool, input_context=None) -> tf.data.Dataset:
+    def _dataset(self, split: str, batch_size: int, training: bool, input_context=None, seed: int = 0) -> tf.data.Dataset:
         if not self.data_dir:
             raise UserError("--data_dir is needed: captioned CSS records (python -m datasets.css.captions)")
         ds = t2i_dataset(self.data_dir, split, batch_size, self.image_size, training=training,
-                         seed=int(self.config.get("data_seed", 0)), input_context=input_context, random_flip=False,
+                         seed=seed, input_context=input_context, random_flip=False,
                          random_crop=bool(self.config["random_crop"]))
         return ds.map(lambda b: {"image": b["image"], "cells": b[SCENE_CELLS]}, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
-        ds = self._dataset("train", per_replica, True, input_context)
+        ds = self._dataset("train", per_replica, True, input_context, seed)
         lo, prob = min(int(self.config["rescale_min_size"]), self.image_size), float(self.config["rescale_prob"])
         if lo < self.image_size and prob > 0:
-            seed = int(self.config.get("data_seed", 0)) + 7 * input_context.input_pipeline_id
+            seed = seed + 7 * input_context.input_pipeline_id
             ds = ds.enumerate().map(lambda i, b: self._rescale(i, b, lo, prob, seed),
                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)

@@ -30,7 +30,6 @@ from t2i_tf.models.damsm import DamsmImageEncoder, DamsmTextEncoder, token_mask
 from t2i_tf.tasks.base import Task
 from t2i_tf.tasks.gan_cls import read_captions
 
-BACKBONES = ("cnn", "inception_v3")
 
 
 class DamsmTask(Task):
@@ -41,11 +40,6 @@ class DamsmTask(Task):
 
     def prepare(self, workdir: str) -> None:
         c = self.config
-        for key in ("batch_size", "learning_rate", "hidden_dim", "text_embed_dim", "eval_batch_size", "max_text_len"):
-            if not c[key] > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
-        if c["backbone"] not in BACKBONES:
-            raise UserError(f"--backbone must be one of {', '.join(BACKBONES)}; got {c['backbone']!r}")
         if c["backbone"] == "inception_v3" and not c.get("inception_weights"):
             raise UserError("--backbone=inception_v3 needs --inception_weights=PATH (Keras InceptionV3 ImageNet weights, "
                             "include_top=False; nothing is downloaded)")
@@ -90,10 +84,10 @@ class DamsmTask(Task):
         return {"text_encoder": self.text_encoder, "image_encoder": self.image_encoder,
                 "text_optimizer": self.text_optimizer, "image_optimizer": self.image_optimizer}
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
         ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True,
-                         seed=int(self.config.get("data_seed", 0)), input_context=input_context,
+                         seed=seed, input_context=input_context,
                          random_flip=bool(self.config["random_flip"]), random_crop=bool(self.config["random_crop"]))
         tokenizer = self.tokenizer
         return ds.map(lambda b: {"image": b["image"], "tokens": tokenizer(b["caption"]), "class_id": b["class_id"]},

@@ -46,16 +46,14 @@ from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
-from t2i_tf.models.gan_cls import NORMS, Discriminator, Generator, num_resamplings
+from t2i_tf.models.noise import NOISE_RULE, SAMPLES_STREAM, generator_noise
+from t2i_tf.models.gan_cls import Discriminator, Generator, num_resamplings
 from t2i_tf.models.sentence_encoder import (ImageEncoder, SentenceEncoder, matching_accuracy, matching_loss,
                                             normalize_sentence)
-from t2i_tf.tasks.base import Task
+from t2i_tf.tasks.base import GeneratorTask
 from t2i_tf.train.strategy import update_variables
 
 GAN_TYPES = ("gan", "wgan", "vanilla_gan", "vanilla_wgan", "wgan_gp")
-TEXT_ENCODERS = ("auto", "pretrained_embeddings", "bilstm")
-OPTIMIZERS = ("adam", "rmsprop")
-EVAL_NOISE_SEED = 1234
 
 
 def gan_settings(gan_type: str) -> dict[str, Any]:
@@ -97,40 +95,37 @@ def image_grid(images: tf.Tensor, cols: int | None = None) -> tf.Tensor:
     return tf.reshape(grid, [1, rows * h, cols * w, c])
 
 
-class GanClsTask(Task):
+class GanClsTask(GeneratorTask):
     """Trains a conditional (or vanilla) DCGAN / WGAN on text-to-image records (datasets/t2i_common.py schema)."""
 
     name = "gan_cls"
+    # Settings a subclass fixes instead of reading them from its config (StackGAN: the paper's BCE GAN, with no
+    # GAN-INT, WGAN, feature matching or minibatch discrimination, so it has no such keys).
+    fixed_settings: dict[str, Any] = {}
+
+    @classmethod
+    def default_workdir(cls, config: dict[str, Any]) -> str:
+        """runs/gan_cls, or runs/gan_cls_<gan_type> for the WGAN and unconditional types."""
+        return "runs/gan_cls" if config["gan_type"] == "gan" else f"runs/gan_cls_{config['gan_type']}"
+
+    def setting(self, key: str) -> Any:
+        """A GAN setting: the subclass's fixed value, else the config's."""
+        return self.fixed_settings[key] if key in self.fixed_settings else self.config[key]
 
     # ------------------------------------------------------------------ setup
     def prepare(self, workdir: str) -> None:
         c = self.config
-        self.settings = gan_settings(c["gan_type"])
+        self.settings = gan_settings(self.setting("gan_type"))
         self.conditional = self.settings["conditional"]
         self.loss_type = self.settings["loss_type"]
-        for key in ("batch_size", "learning_rate", "ngf", "ndf", "z_dim", "proj_dim", "diter", "eval_batch_size",
-                    "num_samples"):
-            if not c[key] > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
-        if c["batch_size"] < 2:
-            raise UserError(f"--batch_size must be >= 2 (GAN-INT pairs texts within the batch); got {c['batch_size']}")
-        if not 0.0 <= c["label_smoothing"] < 1.0:
-            raise UserError(f"--label_smoothing must be in [0, 1); got {c['label_smoothing']}")
-        if not 0.0 <= c["interp_beta"] <= 1.0:
-            raise UserError(f"--interp_beta must be in [0, 1]; got {c['interp_beta']}")
-        if c["optimizer"] not in OPTIMIZERS:
-            raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {c['optimizer']!r}")
-        if c["d_norm"] not in ("auto", *NORMS):
-            raise UserError(f"--d_norm must be one of auto, {', '.join(NORMS)}; got {c['d_norm']!r}")
-        if c["text_encoder"] not in TEXT_ENCODERS:
-            raise UserError(f"--text_encoder must be one of {', '.join(TEXT_ENCODERS)}; got {c['text_encoder']!r}")
         self.image_size = int(c["image_size"])
         try:
             num_resamplings(self.image_size)
         except ValueError as e:
             raise UserError(f"--image_size: {e}") from None
-        self.critic_steps = int(c["diter"]) if self.settings["multi_critic"] else 1
-        self.d_norm = c["d_norm"] if c["d_norm"] != "auto" else ("layer" if self.settings["gp"] else "batch")
+        self.critic_steps = int(self.setting("diter")) if self.settings["multi_critic"] else 1
+        d_norm = self.setting("d_norm")
+        self.d_norm = d_norm if d_norm != "auto" else ("layer" if self.settings["gp"] else "batch")
         self.label_smoothing = float(c["label_smoothing"]) if self.loss_type == "bce" else 0.0
 
         self.data_dir = c["data_dir"]
@@ -200,9 +195,9 @@ class GanClsTask(Task):
     def _build_gan(self) -> None:
         """Create (and build) ``self.generator`` and ``self.discriminator``; called inside the strategy scope."""
         c, s, cond = self.config, self.image_size, self.conditional
-        self.generator = Generator(s, int(c["ngf"]), int(c["z_dim"]), int(c["proj_dim"]), conditional=cond,
-                                   name="generator")
-        self.discriminator = Discriminator(s, int(c["ndf"]), int(c["proj_dim"]), conditional=cond, norm=self.d_norm,
+        proj = int(c["proj_dim"])
+        self.generator = Generator(s, int(c["ngf"]), int(c["z_dim"]), proj, conditional=cond, name="generator")
+        self.discriminator = Discriminator(s, int(c["ndf"]), proj, conditional=cond, norm=self.d_norm,
                                            minibatch_discrimination=bool(c["minibatch_discrimination"]),
                                            mbd_kernels=int(c["mbd_kernels"]), mbd_kernel_dim=int(c["mbd_kernel_dim"]),
                                            name="discriminator")
@@ -260,19 +255,19 @@ class GanClsTask(Task):
             out["embedding"] = b["embedding"]
         return out
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
         ds = t2i_dataset(self.data_dir, "train", per_replica * self.critic_steps, self.image_size, training=True,
-                         seed=int(self.config.get("data_seed", 0)), input_context=input_context,
+                         seed=seed, input_context=input_context,
                          **self._reader_kwargs())
         return ds.map(self._model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     # ------------------------------------------------------------ step pieces
     def generator_conditions(self, cond: tf.Tensor | None) -> list[tf.Tensor | None]:
         """The conditioning batches the generator is trained on: the batch's, plus GAN-INT's interpolations."""
-        if cond is None or not self.config["interp"]:
+        if cond is None or not self.setting("interp"):
             return [cond]
-        return [cond, gan_losses.interpolate_embeddings(cond, float(self.config["interp_beta"]))]
+        return [cond, gan_losses.interpolate_embeddings(cond, float(self.setting("interp_beta")))]
 
     def _use_cls(self) -> bool:
         return self.conditional and bool(self.config["cls"])
@@ -294,7 +289,7 @@ class GanClsTask(Task):
             if eps is None:
                 eps = self.rng.uniform([tf.shape(images)[0]])
             out["gp"] = gan_losses.gradient_penalty(lambda x: d(x, cond, training=training)[0], images, fake, eps,
-                                                    float(self.config["gp_weight"]))
+                                                    float(self.setting("gp_weight")))
             out["total"] = out["total"] + out["gp"]
         return out
 
@@ -304,7 +299,7 @@ class GanClsTask(Task):
 
     def _clip_critic(self) -> None:
         """Clip every critic weight to [-clip_value, clip_value] (a synchronised update under a strategy)."""
-        v = float(self.config["clip_value"])
+        v = float(self.setting("clip_value"))
         update_variables(self.discriminator.trainable_variables, lambda x: tf.clip_by_value(x, -v, v))
 
     def _critic_update(self, images, wrong_images, cond) -> dict[str, tf.Tensor]:
@@ -330,18 +325,18 @@ class GanClsTask(Task):
             per_example = gan_losses.generator_loss(fake_s, self.loss_type)
             if len(conds) > 1:
                 fake_i = self.fake_images(self.rng.normal([n, int(c["z_dim"])]), conds[1], training=True)
-                per_example += float(c["interp_weight"]) * gan_losses.generator_loss(
+                per_example += float(self.setting("interp_weight")) * gan_losses.generator_loss(
                     self.d_outputs(fake_i, conds[1], training=True)[0], self.loss_type)
             if c["l1_loss"]:
                 out["l1_loss"] = gan_losses.l1_loss(fake, images)
                 per_example += float(c["l1_coef"]) * out["l1_loss"]
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
             total = tf.reduce_mean(per_example)
-            if c["feature_matching"]:
+            if self.setting("feature_matching"):
                 _, real_f = self.d_outputs(images, conds[0], training=True)
                 fm = gan_losses.feature_matching_loss(real_f, fake_f, self.global_batch_size)
-                loss += float(c["l2_coef"]) * fm / self.num_replicas
-                total += float(c["l2_coef"]) * fm
+                loss += float(self.setting("l2_coef")) * fm / self.num_replicas
+                total += float(self.setting("l2_coef")) * fm
                 out["fm_loss"] = fm
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
@@ -409,7 +404,7 @@ class GanClsTask(Task):
         return None
 
     def _fixed_noise(self, n: int) -> tf.Tensor:
-        return tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=[int(self.config.get("seed", 0)), EVAL_NOISE_SEED])
+        return generator_noise(n, int(self.config["z_dim"]), int(self.config["seed"]), SAMPLES_STREAM)
 
     def evaluate(self, step: int) -> dict[str, float]:
         """Cheap numbers on a fixed held-out batch: mean D outputs on real / wrong / fake, encoder R@1 in batch."""
@@ -450,7 +445,7 @@ class GanClsTask(Task):
     def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
         """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed)."""
         n = int(batch["image"].shape[0])
-        z = tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant(seed, tf.int64))
+        z = generator_noise(n, int(self.config["z_dim"]), *seed)
         return self.fake_images(z, self.condition(batch, training=False))
 
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
@@ -462,7 +457,7 @@ class GanClsTask(Task):
 
     def eval_protocol(self) -> dict[str, Any]:
         """Model facts for the metrics JSON."""
-        out = {"model": "gan_cls", "gan_type": self.config["gan_type"], "image_size": self.image_size,
+        out = {"model": "gan_cls", "gan_type": self.setting("gan_type"), "image_size": self.image_size,
                "eval_split": self.eval_split, "data_dir": os.path.abspath(self.data_dir),
                "text_encoder": self.text_encoder_kind}
         if self.text_encoder_kind == "bilstm":
@@ -471,14 +466,14 @@ class GanClsTask(Task):
         return out
 
     # ---------------------------------------------------------------- generate
-    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0,
+    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0, source_image: Any = None,
                  max_rows: int = 4) -> dict[str, Any]:
         """``num_samples`` images per caption: ``{"images": uint8 [rows, num_samples, S, S, 3], "captions",
         "unknown_words"}``.
 
         ``captions`` None takes the first ``max_rows`` held-out captions (their embeddings for
         ``pretrained_embeddings`` models); vanilla models make one row. The noise is
-        ``stateless_normal([rows * num_samples, z_dim], seed=[seed, 0])`` over the captions each repeated
+        ``generator_noise(rows * num_samples, z_dim, seed)`` over the captions each repeated
         ``num_samples`` times in order, as the exported ``generate(text, seed)`` draws it for that list.
         """
         if num_samples < 1:
@@ -507,7 +502,7 @@ class GanClsTask(Task):
             captions = [c.decode("utf-8") for c in b["caption"][:rows].numpy()]
             cond = self.condition({k: v[:rows] for k, v in b.items()}, training=False)
         n = rows * num_samples
-        z = tf.random.stateless_normal([n, int(self.config["z_dim"])], seed=tf.constant([seed, 0], tf.int64))
+        z = generator_noise(n, int(self.config["z_dim"]), seed)
         if cond is not None:
             cond = tf.repeat(cond, num_samples, axis=0)
         images = to_uint8(self.fake_images(z, cond)).numpy()
@@ -539,9 +534,9 @@ class GanClsTask(Task):
         for d in described.values():
             d["outputs"] = {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}
         tf.saved_model.save(module, path, signatures=signatures)
-        description = {"model": self.name, "gan_type": self.config["gan_type"], "text_encoder": self.text_encoder_kind,
+        description = {"model": self.name, "gan_type": self.setting("gan_type"), "text_encoder": self.text_encoder_kind,
                        "image_size": self.image_size, "z_dim": int(self.config["z_dim"]), "signatures": described,
-                       "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
+                       "noise": NOISE_RULE}
         write_export_description(path, description)
         return description
 
@@ -573,8 +568,7 @@ class GanClsServing(tf.Module):
                 tf.TensorSpec([], tf.int32, name="num_images"), tf.TensorSpec([], tf.int64, name="seed")])
 
     def _noise(self, n: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        return tf.random.stateless_normal(tf.stack([tf.cast(n, tf.int32), self.z_dim]),
-                                          seed=tf.stack([seed, tf.constant(0, tf.int64)]))
+        return generator_noise(n, self.z_dim, seed)
 
     def _images(self, z: tf.Tensor, cond: tf.Tensor | None) -> dict[str, tf.Tensor]:
         return {"images": to_uint8(self.image_fn(z, cond))}

@@ -33,8 +33,14 @@ class StackGanTask(GanClsTask):
     """Stage-I or Stage-II StackGAN on text-to-image records."""
 
     name = "stackgan"
+    fixed_settings = {"gan_type": "gan", "interp": False, "feature_matching": False, "d_norm": "batch", "diter": 1}
     architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "num_residual",
                          "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width")
+
+    @classmethod
+    def default_workdir(cls, config: dict[str, Any]) -> str:
+        """runs/stackgan_stage1 / runs/stackgan_stage2."""
+        return f"runs/stackgan_stage{config['stage']}"
 
     @classmethod
     def records_image_size(cls, config: dict[str, Any]) -> int:
@@ -43,18 +49,6 @@ class StackGanTask(GanClsTask):
 
     def prepare(self, workdir: str) -> None:
         c = self.config
-        if c["gan_type"] != "gan":
-            raise UserError(f"--model=stackgan trains with the paper's BCE loss: --gan_type must be gan; got "
-                            f"{c['gan_type']!r}")
-        if c["interp"]:
-            raise UserError("--model=stackgan has conditioning augmentation instead of GAN-INT: use --nointerp")
-        if int(c["stage"]) not in (1, 2):
-            raise UserError(f"--stage must be 1 or 2; got {c['stage']}")
-        for key in ("c_dim", "num_residual"):
-            if not int(c[key]) > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
-        if not float(c["kl_coef"]) >= 0:
-            raise UserError(f"--kl_coef must be >= 0; got {c['kl_coef']}")
         self.stage = int(c["stage"])
         self.stage1_config: dict[str, Any] | None = None
         if self.stage == 2:

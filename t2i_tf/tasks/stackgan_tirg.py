@@ -24,6 +24,7 @@ from t2i_tf.data import css
 from t2i_tf.data.pixels import from_uint8, to_uint8
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
+from t2i_tf.models.noise import NOISE_RULE, generator_noise
 from t2i_tf.tasks.stackgan import StackGanTask
 from t2i_tf.train.run_config import chained_run_config, load_run_config
 
@@ -32,7 +33,12 @@ class StackGanTirgTask(StackGanTask):
     """Stage-I StackGAN from (source image, modification text) through a frozen TIRG, on converted CSS."""
 
     name = "stackgan_tirg"
+    takes_source_image = True
     architecture_keys = ("image_size", "ngf", "ndf", "z_dim", "c_dim")
+
+    @classmethod
+    def default_workdir(cls, config: dict[str, Any]) -> str:
+        return "runs/stackgan_tirg"
 
     @classmethod
     def records_image_size(cls, config: dict[str, Any]) -> int:
@@ -42,14 +48,6 @@ class StackGanTirgTask(StackGanTask):
 
     def prepare(self, workdir: str) -> None:
         c = self.config
-        if c["gan_type"] != "gan":
-            raise UserError(f"--model=stackgan_tirg trains with the paper's BCE loss: --gan_type must be gan; got "
-                            f"{c['gan_type']!r}")
-        for key in ("batch_size", "learning_rate", "ngf", "ndf", "z_dim", "c_dim", "eval_batch_size", "num_samples"):
-            if not c[key] > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
-        if c["batch_size"] < 2 or c["batch_size"] % 2:
-            raise UserError(f"--batch_size must be even and >= 2 (CSS batches are pairs of queries); got {c['batch_size']}")
         self.stage, self.stage1_size = 1, int(c["image_size"])
         self.image_size = int(c["image_size"])
         from t2i_tf.models.stackgan import check_stage_sizes
@@ -98,9 +96,9 @@ class StackGanTirgTask(StackGanTask):
             return images
         return tf.image.resize(images, [self.image_size, self.image_size], method="area")
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
-        ds = css.train_dataset(self.data_dir, per_replica, seed=int(self.config.get("data_seed", 0)),
+        ds = css.train_dataset(self.data_dir, per_replica, seed=seed,
                                input_context=input_context)
         tokenizer = self.tirg.tokenizer
 
@@ -169,8 +167,8 @@ class StackGanTirgTask(StackGanTask):
                 "css_semantic_target": "the target scene's cells"}
 
     # ---------------------------------------------------------------- generate
-    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0, max_rows: int = 4,
-                 source_image: np.ndarray | None = None) -> dict[str, Any]:
+    def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0,
+                 source_image: np.ndarray | None = None, max_rows: int = 4) -> dict[str, Any]:
         """Rows of [source, target (held-out queries only), num_samples generated images] per query.
 
         Without ``captions``: the first ``max_rows`` held-out queries. With ``captions`` (modification texts):
@@ -195,7 +193,7 @@ class StackGanTirgTask(StackGanTask):
             src_u8, targets = b["source_uint8"][:rows], b["target_uint8"][:rows]
         rows = len(captions)
         cond = tf.repeat(self.condition(batch), num_samples, axis=0)
-        z = tf.random.stateless_normal([rows * num_samples, int(self.config["z_dim"])], seed=tf.constant([seed, 0], tf.int64))
+        z = generator_noise(rows * num_samples, int(self.config["z_dim"]), seed)
         fake = to_uint8(self.fake_images(z, cond)).numpy().reshape(rows, num_samples, self.image_size, self.image_size, 3)
         shown = [self._resize_uint8(src_u8)[:, None]]
         if targets is not None:
@@ -219,7 +217,7 @@ class StackGanTirgTask(StackGanTask):
                                   "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}}}
         description = {"model": self.name, "image_size": self.image_size, "z_dim": int(self.config["z_dim"]),
                        "signatures": described,
-                       "noise": "z = tf.random.stateless_normal([N, z_dim], seed=[seed, 0]): same seed, same images"}
+                       "noise": NOISE_RULE}
         write_export_description(path, description)
         return description
 
@@ -240,5 +238,5 @@ class _TirgGeneratorServing(tf.Module):
         src = tf.image.resize(tf.cast(image, tf.float32), [self.source_size, self.source_size], antialias=True)
         src = tf.clip_by_value(tf.round(src), 0.0, 255.0) / 127.5 - 1.0
         cond = self.tirg.compose(src, self.tokenizer(text), training=False)
-        z = tf.random.stateless_normal(tf.stack([tf.shape(text)[0], self.z_dim]), seed=tf.stack([seed, tf.constant(0, tf.int64)]))
+        z = generator_noise(tf.shape(text)[0], self.z_dim, seed)
         return {"images": to_uint8(self._fake_images(z, cond))}

@@ -15,9 +15,9 @@ from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_
 from t2i_tf.errors import UserError
 from t2i_tf.eval.retrieval import recall_at_k, top_k_gallery
 from t2i_tf.export.tirg import export_tirg
-from t2i_tf.losses.metric import LOSSES, batch_classification_loss, soft_triplet_loss
-from t2i_tf.models.tirg import COMPOSITIONS, ComposedRetrievalModel
-from t2i_tf.tasks.base import Task
+from t2i_tf.losses.metric import batch_classification_loss, soft_triplet_loss
+from t2i_tf.models.tirg import ComposedRetrievalModel
+from t2i_tf.tasks.base import RetrievalTask
 from t2i_tf.train.strategy import gather_global
 
 RECALL_KS = (1, 5, 10, 50)
@@ -36,22 +36,18 @@ def parse_blocks(text: str | tuple[int, ...]) -> tuple[int, ...]:
     return blocks
 
 
-class TirgTask(Task):
+class TirgTask(RetrievalTask):
     """Trains a :class:`ComposedRetrievalModel` on converted CSS records."""
 
     name = "tirg"
 
+    @classmethod
+    def default_workdir(cls, config: dict[str, Any]) -> str:
+        """runs/tirg, or runs/tirg_<composition> for the paper's baselines."""
+        return "runs/tirg" if config["composition"] == "tirg" else f"runs/tirg_{config['composition']}"
+
     def prepare(self, workdir: str) -> None:
         c = self.config
-        if c["composition"] not in COMPOSITIONS:
-            raise UserError(f"--composition must be one of {', '.join(COMPOSITIONS)}; got {c['composition']!r}")
-        if c["loss"] not in LOSSES:
-            raise UserError(f"--loss must be one of {', '.join(LOSSES)}; got {c['loss']!r}")
-        if c["batch_size"] < 2 or c["batch_size"] % 2:
-            raise UserError(f"--batch_size must be even and >= 2 (batches are pairs of queries); got {c['batch_size']}")
-        for key in ("learning_rate", "embed_dim", "image_width"):
-            if not c[key] > 0:
-                raise UserError(f"--{key} must be > 0; got {c[key]}")
         self.image_blocks = parse_blocks(c["image_blocks"])
         self.data_dir = c["data_dir"]
         self.info = read_info(self.data_dir)
@@ -100,10 +96,10 @@ class TirgTask(Task):
             self.optimizer.build(self.model.trainable_variables)
 
     # ---------------------------------------------------------------- train
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
         ds = css.train_dataset(
-            self.data_dir, per_replica, seed=int(self.config.get("data_seed", 0)), input_context=input_context
+            self.data_dir, per_replica, seed=seed, input_context=input_context
         )
         tokenizer = self.tokenizer
 

@@ -84,6 +84,7 @@ def restore_task(model: str, workdir: str, strategy: Any = "auto", **overrides: 
     config.update(overrides)
     _, task_cls = lookup(model)
     task = task_cls(config)
-    trainer = Trainer(task, workdir, num_iters=int(config.get("num_iters", 0)), strategy=strategy, verbose=False)
+    trainer = Trainer(task, workdir, num_iters=int(config.get("num_iters", 0)), strategy=strategy, verbose=False,
+                      seed_global_rng=False)
     step = trainer.restore()
     return task, step

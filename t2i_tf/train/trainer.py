@@ -56,6 +56,7 @@ class Trainer:
         jit_compile: bool = False,
         max_to_keep: int = 3,
         verbose: bool = True,
+        seed_global_rng: bool = True,
     ):
         if num_iters < 0:
             raise UserError(f"--num_iters must be >= 0, got {num_iters}")
@@ -72,6 +73,9 @@ class Trainer:
         self.steps_per_loop = steps_per_loop
         self.jit_compile = jit_compile
         self.verbose = verbose
+        # False for a model restored inside another task's build (a frozen Stage-I, DAMSM, TIRG): reseeding
+        # there would reset the outer run's random state, so its own networks would start the same for every seed.
+        self.seed_global_rng = seed_global_rng
         self.strategy = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
         self.is_chief, worker = worker_role(self.strategy)
         # Where this process's checkpoint saves go: the run's own directory, or a non-chief's scratch copy.
@@ -90,7 +94,8 @@ class Trainer:
         if self._built:
             return int(self.step.numpy())
         os.makedirs(self.workdir, exist_ok=True)
-        keras.utils.set_random_seed(self.seed)
+        if self.seed_global_rng:
+            keras.utils.set_random_seed(self.seed)
         check_architecture(self.workdir, self.task)
         self.task.prepare(self.workdir)
         self.task.build(self.strategy)
@@ -144,8 +149,8 @@ class Trainer:
         """Train to ``num_iters`` (resuming), evaluating and checkpointing on schedule; returns the last eval."""
         start = self.setup()
         if self.is_chief:
-            save_run_config(self.workdir, self.task.name, self.task.config)
-        self.task.config["data_seed"] = self.seed * 1_000_003 + start
+            save_run_config(self.workdir, self.task.name, self.task.run_config())
+        data_seed = self.seed * 1_000_003 + start  # a resumed run does not replay the data it has seen
         if start >= self.num_iters:
             self._log(f"checkpoint step {start} >= --num_iters={self.num_iters}: nothing to train")
             return self._evaluate_and_log(start)
@@ -153,7 +158,7 @@ class Trainer:
         if self.is_chief:
             train_writer = tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
             self._write_hparams(train_writer)
-        dataset = self.strategy.distribute_datasets_from_function(self.task.train_dataset)
+        dataset = self.strategy.distribute_datasets_from_function(lambda ctx: self.task.train_dataset(ctx, data_seed))
         iterator = iter(dataset)
         run_steps = self._make_loop()
         step = start

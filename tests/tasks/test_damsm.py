@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
                       steps_per_loop=8, verbose=False)
     before = task_loss = None
     trainer.setup()
-    batch = next(iter(task.train_dataset(tf.distribute.InputContext())))
+    batch = next(iter(task.train_dataset(tf.distribute.InputContext(), 0)))
     before = float(tf.reduce_mean(task.losses(batch, training=False)["total"]))
     metrics = trainer.fit()
     task_loss = float(tf.reduce_mean(task.losses(batch, training=False)["total"]))

@@ -107,7 +107,7 @@ def test_every_gan_type_trains_end_to_end(trained, gan_type):
 
 
 def _one_batch(task):
-    return next(iter(task.train_dataset(tf.distribute.InputContext())))
+    return next(iter(task.train_dataset(tf.distribute.InputContext(), 0)))
 
 
 def test_diter_critic_updates_per_generator_update_with_clipping(records, tmp_path):

@@ -83,7 +83,7 @@ def test_training_raises_psnr_over_bicubic(trained):
 
 def test_train_batches_are_hr_images_and_their_degraded_inputs(records, tmp_path):
     task = make_task(records, tmp_path)
-    b = next(iter(task.train_dataset(tf.distribute.InputContext())))
+    b = next(iter(task.train_dataset(tf.distribute.InputContext(), 0)))
     assert b["image"].shape == b["input"].shape == (4, SIZE, SIZE, 3)
     np.testing.assert_allclose(b["input"].numpy(), degrade(b["image"], 4).numpy(), atol=1e-5)
     # native sampling: the records' own pixels (CSS is rendered at 32 px), so every value is a uint8 level.
@@ -91,7 +91,7 @@ def test_train_batches_are_hr_images_and_their_degraded_inputs(records, tmp_path
     np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)
     # Random patches (the paper's sub-images) of both, the same window.
     task = make_task(records, tmp_path / "p", patch_size=12)
-    b = next(iter(task.train_dataset(tf.distribute.InputContext())))
+    b = next(iter(task.train_dataset(tf.distribute.InputContext(), 0)))
     assert b["image"].shape == b["input"].shape == (4, 12, 12, 3)
     assert float(tf.reduce_mean(psnr(b["input"], b["image"]))) > 12.0
     # Records stored at another size than image_size: the reader's crop augmentation.
@@ -171,13 +171,13 @@ def test_data_and_workdir_errors(records, trained, tmp_path):
     # Restoring for upscaling needs no data, but training does.
     restored, _ = load_upscaler(workdir)
     with pytest.raises(UserError, match="--data_dir"):
-        restored.train_dataset(tf.distribute.InputContext())
+        restored.train_dataset(tf.distribute.InputContext(), 0)
 
 
 def test_sgd_uses_the_papers_smaller_rate_on_the_last_layer(records, tmp_path):
     """optimizer=sgd, last_layer_lr_scale=0.1 (the paper's 1e-4 / 1e-5): one step moves each group by -rate * grad."""
     task = make_task(records, tmp_path, optimizer="sgd", momentum=0.0, learning_rate=0.5, last_layer_lr_scale=0.1)
-    batch = next(iter(task.train_dataset(tf.distribute.InputContext())))
+    batch = next(iter(task.train_dataset(tf.distribute.InputContext(), 0)))
     model = task.model
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(model(batch["input"], training=True) - batch["image"]))

@@ -137,8 +137,9 @@ def test_stage2_generator_eval(stage2, tmp_path):
 
 def test_bad_settings_are_clear_errors(records, tmp_path):
     base = dict(cfg.TEST, data_dir=records[16], seed=0)
-    cases = [(dict(gan_type="wgan"), "gan_type must be gan"), (dict(interp=True), "nointerp"),
-             (dict(stage=3), "stage must be 1 or 2"),
+    cases = [(dict(gan_type="wgan"), "--model=stackgan has no setting 'gan_type'"),
+             (dict(interp=True), "--model=stackgan has no setting 'interp'"),
+             (dict(stage=3), r"--stage must be in \[1, 2\]"),
              (dict(stage=2, stage1_workdir=str(tmp_path / "none")), "needs a trained Stage-I run"),
              (dict(image_size=24), "image_size")]
     for overrides, message in cases:

@@ -21,7 +21,7 @@ def _task(records, workdir, **overrides):
 
 def _batch(task):
     ctx = tf.distribute.InputContext(1, 0, 1)
-    return next(iter(task.train_dataset(ctx)))
+    return next(iter(task.train_dataset(ctx, 0)))
 
 
 def test_xla_step_equals_plain_step(tiny_css, tmp_path):

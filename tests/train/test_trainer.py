@@ -19,6 +19,10 @@ class LinearTask(Task):
 
     name = "linear"
 
+    @classmethod
+    def config_schema(cls):
+        return None  # a test task outside the registry
+
     def prepare(self, workdir):
         self.evals = []
 
@@ -29,7 +33,7 @@ class LinearTask(Task):
             self.optimizer.build([self.w])
             self.calls = tf.Variable(0, dtype=tf.int64, name="calls")
 
-    def train_dataset(self, input_context):
+    def train_dataset(self, input_context, seed):
         x = tf.random.stateless_uniform([1024], seed=[1, 2])
         return tf.data.Dataset.from_tensor_slices(x).repeat().batch(input_context.get_per_replica_batch_size(8))
 

@@ -1,0 +1,174 @@
+"""Every setting any model has: its type, its help and the values it accepts, written once.
+
+A model's schema (configs/<model>.py) picks its fields from here by name; ``main.py``'s flags are
+generated from them (a flag with the same name means the same thing for every model that has it).
+Defaults are not here: they are the presets' values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from configs.schema import Check, Field, at_least, in_range, non_negative, odd_positive, positive
+
+_p, _nn = positive(), non_negative()
+
+FIELDS: dict[str, Field] = {
+    # ---- every model: the run
+    "dataset": Field(str, "Dataset the preset is for (css for tirg; css_captions | cub | flowers | any converted "
+                          "text-to-image dir for the generators). Without --data_dir, css / css_captions are generated."),
+    "batch_size": Field(int, "Global batch size (summed over replicas).", check=_p),
+    "num_iters": Field(int, "Total training iterations.", check=_nn),
+    "log_every": Field(int, "Iterations between log lines / TensorBoard scalars.", check=_p),
+    "eval_every": Field(int, "Iterations between evaluations.", check=_p),
+    "ckpt_every": Field(int, "Iterations between checkpoints.", check=_p),
+    "seed": Field(int, "Random seed: every network's initial weights, noise and data order.", check=_nn),
+    "steps_per_loop": Field(int, "Train steps per tf.function call.", check=_p),
+    "jit_compile": Field(bool, "Compile the train step with XLA."),
+    # ---- optimisation
+    "learning_rate": Field(float, "Initial learning rate.", check=_p),
+    "optimizer": Field(str, "Optimiser: adam | rmsprop (GANs) | sgd (srcnn).", choices=("adam", "rmsprop", "sgd")),
+    "momentum": Field(float, "SGD momentum.", check=in_range(0.0, 1.0, high_open=True)),
+    "weight_decay": Field(float, "Weight decay.", check=_nn),
+    "beta1": Field(float, "Adam beta1.", check=in_range(0.0, 1.0, high_open=True)),
+    "beta2": Field(float, "Adam beta2.", check=in_range(0.0, 1.0, high_open=True)),
+    "lr_decay": Field(float, "Multiply the learning rate by this every --lr_decay_every steps (1 = constant).",
+                      check=Check(lambda v: 0.0 < v <= 1.0, "in (0, 1]")),
+    "lr_decay_factor": Field(float, "tirg: step decay factor of the learning rate.", check=in_range(0.0, 1.0)),
+    "lr_decay_every": Field(int, "Steps between learning-rate decays (0 = never).", check=_nn),
+    "lr_min_ratio": Field(float, "css_classifier: cosine decay to this fraction of --learning_rate.",
+                          check=in_range(0.0, 1.0)),
+    "encoder_learning_rate": Field(float, "Adam learning rate of the co-trained BiLSTM sentence / CNN image encoders.",
+                                   check=_p),
+    "rnn_grad_clip": Field(float, "damsm: clip the text encoder's gradients to this global norm (0 = off).", check=_nn),
+    # ---- data
+    "image_size": Field(int, "Image size the model reads / draws (stackgan: Stage-I's).", check=_p),
+    "random_flip": Field(bool, "Random horizontal flips in training (off for CSS: captions name left and right)."),
+    "random_crop": Field(bool, "Resize to 76/64 of the size + random crop in training (off for CSS scenes)."),
+    "max_text_len": Field(int, "Tokens kept per text.", check=_p),
+    "shuffle_buffer": Field(int, "srcnn: decoded images in the shuffle buffer.", check=_p),
+    # ---- evaluation and samples
+    "eval_batch_size": Field(int, "Batch size of evaluation (and of --mode=eval generation).", check=_p),
+    "eval_images": Field(int, "Held-out captions / images scored by --mode=eval (and DAMSM's training eval).",
+                         check=_p),
+    "num_samples": Field(int, "Images in the TensorBoard sample grid; --mode=generate: images per caption.", check=_p),
+    "train_eval_queries": Field(int, "tirg: train queries sampled for train Recall@K (0 = skip).", check=_nn),
+    "eval_batches": Field(int, "srcnn: held-out batches per evaluation.", check=_p),
+    "eval_max_examples": Field(int, "css_classifier: test scenes scored per evaluation (0 = all).", check=_nn),
+    "upscale_batch_size": Field(int, "srcnn: batch size of --mode=generate --upscale.", check=_p),
+    # ---- TIRG
+    "composition": Field(str, "tirg: how image and text are composed.",
+                         choices=("tirg", "tirg_lastconv", "concat", "imgonly", "textonly")),
+    "loss": Field(str, "tirg: training loss.", choices=("soft_triplet", "batch_based_classification")),
+    "embed_dim": Field(int, "tirg: embedding size.", check=_p),
+    "image_width": Field(int, "tirg: channels of the first ResNet stage (64 = ResNet-18).", check=_p),
+    "image_blocks": Field(str, "tirg: residual blocks per stage, e.g. 2,2,2,2 (ResNet-18)."),
+    "image_stem": Field(str, "tirg: imagenet (7x7/2 conv + max-pool) | small (3x3/2 conv).", choices=("imagenet", "small")),
+    "image_pool": Field(str, "tirg: avg (global average pool) | flatten (keeps the spatial layout).",
+                        choices=("avg", "flatten")),
+    "normalize_scale": Field(float, "tirg: initial value of the learnable L2-normalisation scale.", check=_p),
+    # ---- text encoders
+    "text_embed_dim": Field(int, "Word embedding size.", check=_p),
+    "text_hidden_dim": Field(int, "LSTM size (per direction for the BiLSTM sentence encoder).", check=_p),
+    "text_dropout": Field(float, "Dropout on the text features.", check=in_range(0.0, 1.0, high_open=True)),
+    "text_encoder": Field(str, "Text conditioning: pretrained_embeddings (char-CNN-RNN in the records) | bilstm "
+                               "(a sentence encoder co-trained on raw text) | auto (embeddings when the records have them).",
+                          choices=("auto", "pretrained_embeddings", "bilstm")),
+    "text_dim": Field(int, "Size of the co-trained BiLSTM's sentence vector.", check=_p),
+    "encoder_width": Field(int, "Channels of the co-trained CNN image encoder.", check=_p),
+    "match_gamma": Field(float, "Softmax sharpness of the sentence-image matching loss.", check=_p),
+    # ---- GANs
+    "gan_type": Field(str, "gan_cls: gan | wgan | wgan_gp | vanilla_gan | vanilla_wgan (vanilla = unconditional).",
+                      choices=("gan", "wgan", "wgan_gp", "vanilla_gan", "vanilla_wgan")),
+    "z_dim": Field(int, "Noise size.", check=_p),
+    "ngf": Field(int, "Generator width.", check=_p),
+    "ndf": Field(int, "Discriminator width.", check=_p),
+    "proj_dim": Field(int, "gan_cls: text projection size (Reed's nt).", check=_p),
+    "cls": Field(bool, "Matching-aware discriminator (real/right, wrong/right, fake/right)."),
+    "interp": Field(bool, "gan_cls: GAN-INT, the generator also trained on interpolated text embeddings."),
+    "interp_weight": Field(float, "gan_cls: weight of the INT generator term.", check=_nn),
+    "interp_beta": Field(float, "gan_cls: interpolation beta.", check=in_range(0.0, 1.0)),
+    "label_smoothing": Field(float, "One-sided label smoothing: D's real target is 1 - this (BCE losses).",
+                             check=in_range(0.0, 1.0, high_open=True)),
+    "feature_matching": Field(bool, "gan_cls: add feature matching to the generator loss."),
+    "l2_coef": Field(float, "gan_cls: feature matching weight.", check=_nn),
+    "l1_loss": Field(bool, "Add L1 to the real image to the generator loss."),
+    "l1_coef": Field(float, "L1 weight.", check=_nn),
+    "diter": Field(int, "gan_cls: critic updates per generator update (wgan types).", check=_p),
+    "clip_value": Field(float, "gan_cls: WGAN weight clipping.", check=_p),
+    "gp_weight": Field(float, "gan_cls: WGAN-GP lambda.", check=_nn),
+    "d_norm": Field(str, "gan_cls: discriminator norm (auto = layer for wgan_gp, else batch).",
+                    choices=("auto", "batch", "layer", "none")),
+    "minibatch_discrimination": Field(bool, "gan_cls: minibatch discrimination in D."),
+    "mbd_kernels": Field(int, "gan_cls: minibatch discrimination kernels.", check=_p),
+    "mbd_kernel_dim": Field(int, "gan_cls: minibatch discrimination kernel size.", check=_p),
+    # ---- StackGAN / AttnGAN
+    "stage": Field(int, "stackgan: 1 (text -> --image_size) or 2 (Stage-I image + text -> --stage2_size).",
+                   check=in_range(1, 2)),
+    "stage2_size": Field(int, "stackgan: Stage-II output size.", check=_p),
+    "stage1_workdir": Field(str, "stackgan --stage=2: the trained Stage-I run."),
+    "tirg_workdir": Field(str, "stackgan_tirg: the trained --model=tirg run whose composed features condition it."),
+    "c_dim": Field(int, "Conditioning augmentation size.", check=_p),
+    "kl_coef": Field(float, "Weight of the conditioning augmentation KL term.", check=_nn),
+    "num_residual": Field(int, "Residual blocks in the refining generator stages.", check=_p),
+    "damsm_workdir": Field(str, "attngan: the trained --model=damsm run (frozen text / image encoders)."),
+    "num_stages": Field(int, "attngan: generator stages (3 = 64/128/256 in the paper).", check=_p),
+    "base_size": Field(int, "attngan: the first stage's image size.", check=_p),
+    "damsm_weight": Field(float, "attngan: weight of the DAMSM loss in G's loss (LAMBDA).", check=_nn),
+    "spectral_norm": Field(bool, "attngan: spectral normalisation in the discriminators."),
+    "self_attention": Field(bool, "attngan: self-attention in G and D."),
+    "rgb_skip": Field(bool, "attngan: multi-scale skip connections (each stage's image adds the upsampled previous one)."),
+    "ema_decay": Field(float, "attngan: decay of the generator EMA used for eval/generate/export (0 = no EMA).",
+                       check=in_range(0.0, 1.0, high_open=True)),
+    # ---- DAMSM
+    "backbone": Field(str, "damsm image encoder: cnn (trained from scratch) | inception_v3 (frozen, --inception_weights).",
+                      choices=("cnn", "inception_v3")),
+    "inception_weights": Field(str, "damsm --backbone=inception_v3: Keras InceptionV3 ImageNet weights file (no top)."),
+    "gamma1": Field(float, "DAMSM: word-region attention sharpness.", check=_p),
+    "gamma2": Field(float, "DAMSM: word relevance aggregation.", check=_p),
+    "gamma3": Field(float, "DAMSM: softmax smoothing over the batch.", check=_p),
+    "relevance": Field(str, "DAMSM word relevance: paper ((1/gamma2) log-sum-exp) | code (the released code's, "
+                            "without 1/gamma2).", choices=("paper", "code")),
+    "width": Field(int, "Channels of the first conv of the small CNN (damsm --backbone=cnn, css_classifier).", check=_p),
+    "hidden_dim": Field(int, "damsm: LSTM size per direction; css_classifier: hidden size of the per-cell heads.",
+                        check=_p),
+    # ---- SRCNN
+    "scale": Field(int, "srcnn: upscaling factor.", check=at_least(2)),
+    "n1": Field(int, "srcnn: filters of the patch-extraction layer.", check=_p),
+    "n2": Field(int, "srcnn: filters of the non-linear mapping layer.", check=_p),
+    "f1": Field(int, "srcnn: patch-extraction kernel size.", check=odd_positive()),
+    "f2": Field(int, "srcnn: mapping kernel size.", check=odd_positive()),
+    "f3": Field(int, "srcnn: reconstruction kernel size.", check=odd_positive()),
+    "residual": Field(bool, "srcnn: predict the residual over the bicubic input (the paper: the image)."),
+    "init": Field(str, "srcnn: weight init, paper (N(0, 0.001)) | he.", choices=("paper", "he")),
+    "downscale_method": Field(str, "srcnn: how low-res inputs are made.", choices=("bicubic", "area")),
+    "hr_sampling": Field(str, "srcnn: auto | native (records at image_size) | crop (the reader's random crops).",
+                         choices=("auto", "native", "crop")),
+    "patch_size": Field(int, "srcnn: train on random patches of this size (0 = whole images).", check=_nn),
+    "last_layer_lr_scale": Field(float, "srcnn --optimizer=sgd: the last layer's rate / the others'.", check=_p),
+    # ---- CSS classifier
+    "rescale_prob": Field(float, "css_classifier: fraction of training batches shrunk to a random size and back.",
+                          check=in_range(0.0, 1.0)),
+    "rescale_min_size": Field(int, "css_classifier: the smallest size of those rescalings.", check=_p),
+}
+
+# Every model has these (the Trainer's settings).
+RUN_KEYS = ("dataset", "batch_size", "num_iters", "log_every", "eval_every", "ckpt_every", "seed", "steps_per_loop",
+            "jit_compile")
+RUN_DEFAULTS = {"seed": 0, "steps_per_loop": 50, "jit_compile": False}
+
+
+def fields_of(*names: str, **own: Field) -> dict[str, Field]:
+    """A model's schema fields: ``RUN_KEYS + names`` from FIELDS, and ``own`` fields where the model narrows one
+    (see :func:`restricted`, :func:`checked`)."""
+    return {**{name: FIELDS[name] for name in (*RUN_KEYS, *names)}, **own}
+
+
+def restricted(name: str, *choices: str) -> Field:
+    """Field ``name`` accepting only ``choices`` (e.g. a model that reads one dataset)."""
+    return dataclasses.replace(FIELDS[name], choices=choices)
+
+
+def checked(name: str, check: Check) -> Field:
+    """Field ``name`` with a model's own condition on it (e.g. batches of pairs)."""
+    return dataclasses.replace(FIELDS[name], check=check)
