@@ -14,7 +14,7 @@ import argparse
 import common  # noqa: F401  (sets TF env vars and sys.path)
 
 from configs import gan_cls as gan_config  # noqa: E402
-from datasets.css.captions import prepare_default_css_captions  # noqa: E402
+from t2i_tf.datasets.css.captions import prepare_default_css_captions  # noqa: E402
 from t2i_tf.tasks.gan_cls import GanClsTask  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import argparse
 import common  # noqa: F401  (sets TF env vars and sys.path)
 
 from configs import tirg as tirg_config  # noqa: E402
-from datasets.css.convert import prepare_default_css  # noqa: E402
+from t2i_tf.datasets.css.convert import prepare_default_css  # noqa: E402
 from t2i_tf.tasks.tirg import TirgTask  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from configs.fields import FIELDS
 from t2i_tf.errors import UserError
 from t2i_tf.registry import lookup, model_names, schema_of
 from t2i_tf.tasks.base import GeneratorTask, RetrievalTask
-from t2i_tf.train.run_config import load_run_config
+from t2i_tf.runs.config import load_run_config
 
 FLAGS = flags.FLAGS
 
@@ -149,12 +149,12 @@ def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
     task trains on: ``task_cls.records_image_size``)."""
     if FLAGS.data_dir is None:
         if config["dataset"] == "css":
-            from datasets.css.convert import prepare_default_css
+            from t2i_tf.datasets.css.convert import prepare_default_css
 
             print("using the embedded generated CSS data (generated and converted on first use)", flush=True)
             return prepare_default_css(image_size=task_cls.records_image_size(config), seed=0)
         if config["dataset"] == "css_captions":
-            from datasets.css.captions import prepare_default_css_captions
+            from t2i_tf.datasets.css.captions import prepare_default_css_captions
 
             print("using the embedded generated captioned CSS data (made on first use)", flush=True)
             return prepare_default_css_captions(image_size=task_cls.records_image_size(config))
@@ -352,13 +352,18 @@ def run() -> int:
     return 0
 
 
-def main(argv: list[str]) -> None:
-    """absl entry point: user errors print one line and exit 2."""
+def exit_code(argv: list[str]) -> int:
+    """Run with the parsed flags; a user error prints one line and gives 2."""
     if len(argv) > 1:
         print(f"error: unexpected arguments {' '.join(argv[1:])} (flags look like --name=value)", file=sys.stderr)
-        sys.exit(2)
+        return 2
     try:
-        sys.exit(run())
+        return run()
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+
+
+def main(argv: list[str]) -> None:
+    """absl entry point."""
+    sys.exit(exit_code(argv))

@@ -13,8 +13,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="session")
 def tiny_css(tmp_path_factory):
     """(raw_dir, tfrecord_dir) of a 32 px CSS set: 12 base scenes x 4 edits per split."""
-    from datasets.css.convert import convert_css
-    from datasets.css.generate import generate_css
+    from t2i_tf.datasets.css.convert import convert_css
+    from t2i_tf.datasets.css.generate import generate_css
 
     root = tmp_path_factory.mktemp("tiny_css")
     raw, records = str(root / "raw"), str(root / "records")
@@ -35,8 +35,8 @@ def _seeded_initialisers():
 @pytest.fixture(scope="session")
 def captioned_css(tmp_path_factory):
     """Captioned CSS records of the same 4 x 3 generated scenes at 16 and 32 px: ``{16: dir, 32: dir}``."""
-    from datasets.css.captions import convert_css_captions
-    from datasets.css.generate import generate_css
+    from t2i_tf.datasets.css.captions import convert_css_captions
+    from t2i_tf.datasets.css.generate import generate_css
 
     root = tmp_path_factory.mktemp("captioned_css")
     raw = str(root / "raw")

@@ -1,1 +1,1 @@
-"""CUB-200-2011 birds with captions: converter to text-to-image TFRecords (see ``convert.py``)."""
+"""CUB-200-2011 + captions: python -m datasets.cub.convert."""

@@ -1,1 +1,1 @@
-"""Oxford-102 Flowers with captions: converter to text-to-image TFRecords (see ``convert.py``)."""
+"""Oxford-102 Flowers + captions: python -m datasets.flowers.convert."""

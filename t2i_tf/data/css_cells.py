@@ -1,6 +1,6 @@
 """The per-cell CSS scene code: what ``scene_cells`` in captioned CSS records means (the one definition).
 
-A CSS scene is a 3x3 grid of cells, numbered row-major as ``datasets.css.generate.pos_cell`` does
+A CSS scene is a 3x3 grid of cells, numbered row-major as ``t2i_tf.data.css_scene.pos_cell`` does
 (0 = top-left, 2 = top-right, 8 = bottom-right), each empty or holding one object (size, colour, shape).
 ``scene_cells`` is 9 int64 codes, one per cell:
 
@@ -8,7 +8,7 @@ A CSS scene is a 3x3 grid of cells, numbered row-major as ``datasets.css.generat
 - ``1 + (size * NUM_COLORS + colour) * NUM_SHAPES + shape`` (1..48): an object, where ``size``,
   ``colour`` and ``shape`` are indices into ``SIZES`` (small, large), ``COLOR_NAMES`` (gray, red, blue,
   green, brown, purple, cyan, yellow) and ``SHAPES`` (rectangle, circle, triangle) — the orders of
-  datasets/css/generate.py. E.g. a large red circle is ``1 + (1 * 8 + 1) * 3 + 1 = 29``.
+  t2i_tf/data/css_scene.py. E.g. a large red circle is ``1 + (1 * 8 + 1) * 3 + 1 = 29``.
 
 :func:`code_factors` / :func:`factors_code` split and join codes arithmetically, so they work on numpy
 arrays and TF tensors alike (the classifier predicts the factors separately).
@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
-from datasets.css.generate import COLORS, SHAPES, SIZES, cell_pos, pos_cell
+from t2i_tf.data.css_scene import COLORS, SHAPES, SIZES, cell_pos, pos_cell
 
 NUM_CELLS = 9
 EMPTY = 0

@@ -87,7 +87,8 @@ def load_css_classifier(workdir: str):
     Use ``model.predict_cells(images)`` (int64 [N, 9]) and ``model.features(images)`` on float images in
     [-1, 1] of any size.
     """
-    from t2i_tf.train.run_config import load_run_config, restore_task  # noqa: PLC0415 -- keeps this module light
+    from t2i_tf.runs.config import load_run_config
+    from t2i_tf.runs.restore import restore_task
 
     if load_run_config(workdir, "css_classifier") is None:
         raise UserError(f"--css_classifier {workdir} has no config.json: train one first "

@@ -16,7 +16,7 @@ the batch). DAMSM pre-training minimises ``words + sentence`` (weight 1); the At
 All per-example losses are "loss0 + loss1" of the reference (CE over images for the caption plus CE
 over captions for the image) for each example; their mean over the batch is the reference's value.
 Candidates are the whole *global* batch (all-gathered over replicas with
-:func:`t2i_tf.train.strategy.gather_global`), so a MirroredStrategy step equals a single-device step;
+:func:`t2i_tf.distribute.gather_global`), so a MirroredStrategy step equals a single-device step;
 reduce with ``tf.nn.compute_average_loss(..., global_batch_size=...)``. Negatives from the same class
 as the positive (``class_ids``) are masked out, as in the reference.
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from t2i_tf.train.strategy import gather_global
+from t2i_tf.distribute import gather_global
 
 # Masked logits: exp() underflows to exactly 0 and, unlike -inf, 0 * NEG stays finite in gradients.
 _NEG = -1e9

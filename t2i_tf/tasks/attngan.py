@@ -35,8 +35,8 @@ from t2i_tf.models.damsm import token_mask
 from t2i_tf.models.noise import NOISE_RULE, SAMPLES_STREAM, generator_noise
 from t2i_tf.tasks.base import GeneratorTask
 from t2i_tf.tasks.gan_cls import image_grid
-from t2i_tf.train.run_config import chained_run_config, restore_task
-from t2i_tf.train.strategy import update_variables
+from t2i_tf.runs.restore import chained_run_config, restore_task
+from t2i_tf.distribute import update_variables
 
 
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets.css.generate import HELD_OUT_COMBOS
+from t2i_tf.data.css_scene import HELD_OUT_COMBOS
 from t2i_tf.data.css_cells import CODE_RULE, NUM_CELLS, combo_mask
 from t2i_tf.data.pixels import from_uint8
 from t2i_tf.data.records import read_info

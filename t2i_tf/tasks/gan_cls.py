@@ -51,7 +51,7 @@ from t2i_tf.models.gan_cls import Discriminator, Generator, num_resamplings
 from t2i_tf.models.sentence_encoder import (ImageEncoder, SentenceEncoder, matching_accuracy, matching_loss,
                                             normalize_sentence)
 from t2i_tf.tasks.base import GeneratorTask
-from t2i_tf.train.strategy import update_variables
+from t2i_tf.distribute import update_variables
 
 GAN_TYPES = ("gan", "wgan", "vanilla_gan", "vanilla_wgan", "wgan_gp")
 

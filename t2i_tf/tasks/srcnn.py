@@ -264,6 +264,6 @@ class SrcnnServing(tf.Module):
 def load_upscaler(workdir: str) -> tuple[SrcnnTask, int]:
     """The SRCNN trained in ``workdir`` restored from its latest checkpoint, ready for :meth:`SrcnnTask.upscale`;
     returns ``(task, checkpoint step)``. Needs no data: the architecture comes from the workdir's config.json."""
-    from t2i_tf.train.run_config import restore_task  # noqa: PLC0415 (the trainer imports tasks)
+    from t2i_tf.runs.restore import restore_task
 
     return restore_task("srcnn", workdir, data_dir=None)

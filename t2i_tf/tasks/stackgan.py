@@ -26,7 +26,7 @@ from t2i_tf.losses.kl import kl_divergence
 from t2i_tf.models.stackgan import (StageIDiscriminator, StageIGenerator, StageIIDiscriminator, StageIIGenerator,
                                     check_stage_sizes)
 from t2i_tf.tasks.gan_cls import GanClsTask
-from t2i_tf.train.run_config import chained_run_config
+from t2i_tf.runs.restore import chained_run_config
 
 
 class StackGanTask(GanClsTask):
@@ -80,7 +80,7 @@ class StackGanTask(GanClsTask):
             self.discriminator = StageIDiscriminator(self.image_size, int(c["ndf"]), cd, name="discriminator")
             self.generator((tf.zeros([2, int(c["z_dim"])]), tf.zeros([2, emb]), None))
         else:
-            from t2i_tf.train.run_config import restore_task
+            from t2i_tf.runs.restore import restore_task
 
             self.stage1, self.stage1_step = restore_task("stackgan", c["stage1_workdir"], strategy=self.strategy,
                                                          data_dir=c["data_dir"])

@@ -26,7 +26,8 @@ from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.models.noise import NOISE_RULE, generator_noise
 from t2i_tf.tasks.stackgan import StackGanTask
-from t2i_tf.train.run_config import chained_run_config, load_run_config
+from t2i_tf.runs.config import load_run_config
+from t2i_tf.runs.restore import chained_run_config
 
 
 class StackGanTirgTask(StackGanTask):
@@ -76,7 +77,7 @@ class StackGanTirgTask(StackGanTask):
         self._data: dict[str, Any] = {}
 
     def _build_gan(self) -> None:
-        from t2i_tf.train.run_config import restore_task
+        from t2i_tf.runs.restore import restore_task
 
         self.tirg, self.tirg_step = restore_task("tirg", self.config["tirg_workdir"], strategy=self.strategy,
                                                  data_dir=self.data_dir)

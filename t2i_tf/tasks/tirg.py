@@ -18,7 +18,7 @@ from t2i_tf.export.tirg import export_tirg
 from t2i_tf.losses.metric import batch_classification_loss, soft_triplet_loss
 from t2i_tf.models.tirg import ComposedRetrievalModel
 from t2i_tf.tasks.base import RetrievalTask
-from t2i_tf.train.strategy import gather_global
+from t2i_tf.distribute import gather_global
 
 RECALL_KS = (1, 5, 10, 50)
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
-from t2i_tf.train.run_config import check_architecture, save_run_config
+from t2i_tf.runs.config import check_architecture, save_run_config
 from t2i_tf.train.strategy import make_strategy, worker_role
 
 

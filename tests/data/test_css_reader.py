@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from datasets.css import convert, generate
+from t2i_tf.data import css_scene
+from t2i_tf.datasets.css import convert, generate
 from t2i_tf.data import css
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.errors import UserError
@@ -114,5 +115,5 @@ def test_gallery_keeps_ids_when_a_png_was_skipped(tmp_path):
     assert images.shape[0] == 9 and labels[4] == -1 and not images[4].any()
     keep = np.arange(9) != 4
     np.testing.assert_array_equal(labels[keep], np.asarray(d["labels"])[keep])
-    np.testing.assert_array_equal(images[5], generate.render_scene(d["objects_img"][5], 16))
+    np.testing.assert_array_equal(images[5], css_scene.render_scene(d["objects_img"][5], 16))
     assert 4 not in css.read_queries(out, "train")["target_id"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets.cub import convert
+from t2i_tf.datasets.cub import convert
 from t2i_tf.data.t2i import load_size, t2i_dataset
 from t2i_tf.errors import UserError
 from tests.fixtures_t2i import captions_for, make_cub

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from datasets.css import captions as cc
-from datasets.css.generate import NPY_NAME, generate_css, generated_dir_name, pos_cell, render_scene, scene_caption
+from t2i_tf.datasets.css import captions as cc
+from t2i_tf.data.css_scene import pos_cell, render_scene, scene_caption
+from t2i_tf.datasets.css.generate import NPY_NAME, generate_css, generated_dir_name
 from t2i_tf.data.css_cells import cells_objects, decode_object
 from t2i_tf.data.records import read_info
 from t2i_tf.data.safe_pickle import load_npy

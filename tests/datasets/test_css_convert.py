@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from datasets.css import convert, generate
+from t2i_tf.data import css_scene
+from t2i_tf.datasets.css import convert, generate
 from t2i_tf.data.records import read_info
 from t2i_tf.data.safe_pickle import load_npy, save_object_npy, write_object_npy
 from t2i_tf.errors import UserError
@@ -51,7 +52,7 @@ def test_generated_counts_and_info(generated):
         assert info["skipped"][split] == {}
         assert len(tf.io.gfile.glob(os.path.join(out, f"images_{split}-*.tfrecord"))) == 3  # 16 per shard
     assert info["dataset"] == "css" and info["image_size"] == 32 and info["texts_vocabulary_source"] == "train"
-    assert info["generation"]["held_out_combos"] == [list(c) for c in generate.held_out_combos()]
+    assert info["generation"]["held_out_combos"] == [list(c) for c in css_scene.held_out_combos()]
 
 
 def test_generated_images_labels_and_queries_roundtrip(generated):
@@ -65,7 +66,7 @@ def test_generated_images_labels_and_queries_roundtrip(generated):
             assert r["label"] == labels[r["image_id"]]
             pixels = decode(r["image"])
             assert pixels.shape == (32, 32, 3)
-            np.testing.assert_array_equal(pixels, generate.render_scene(d[split]["objects_img"][r["image_id"]], 32))
+            np.testing.assert_array_equal(pixels, css_scene.render_scene(d[split]["objects_img"][r["image_id"]], 32))
         expected = [(i, f, t, m["to_str"]) for i, m in enumerate(d[split]["mods"]) for f, t in zip(m["from"], m["to"])]
         rows = read_records(out, f"queries_{split}")
         got = [(r["mod_id"], r["source_id"], r["target_id"], r["text"].decode()) for r in rows]

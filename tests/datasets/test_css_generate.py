@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets.css import generate as gen
+from t2i_tf.data import css_scene
+from t2i_tf.datasets.css import generate as gen
 from t2i_tf.data.safe_pickle import load_npy
 
 N_BASE, EDITS, SIZE = 20, 4, 32
-CELLS = {name: i for i, name in enumerate(gen.CELL_NAMES)}
+CELLS = {name: i for i, name in enumerate(css_scene.CELL_NAMES)}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,8 @@ def scene_of(objects) -> dict[int, tuple[str, str, str]]:
     """cell -> (size, colour, shape), checking the positions are cell centres."""
     out = {}
     for o in objects:
-        cell = gen.pos_cell(o["pos"])
-        assert np.allclose(o["pos"], gen.cell_pos(cell))
+        cell = css_scene.pos_cell(o["pos"])
+        assert np.allclose(o["pos"], css_scene.cell_pos(cell))
         assert cell not in out, "two objects in one cell"
         out[cell] = (o["size"], o["color"], o["shape"])
     return out
@@ -62,16 +63,16 @@ def apply_text(source: dict, text: str) -> tuple[str, dict]:
     assert w[0] == "make", text
     if len(w) == 7:
         assert w[2:5] == [size, color, shape] and w[5] == ("an" if w[6][0] in "aeiou" else "a"), text
-        assert w[6] in gen.SHAPES and w[6] != shape
+        assert w[6] in css_scene.SHAPES and w[6] != shape
         scene[cell] = (size, color, w[6])
         return "shape", scene
     assert len(w) == 5, text
     new = w[4]
-    if new in gen.COLORS:
+    if new in css_scene.COLORS:
         assert w[2:4] == [size, shape] and new != color, text
         scene[cell] = (size, new, shape)
         return "color", scene
-    assert new in gen.SIZES and w[2:4] == [color, shape] and new != size, text
+    assert new in css_scene.SIZES and w[2:4] == [color, shape] and new != size, text
     scene[cell] = (new, color, shape)
     return "size", scene
 
@@ -94,7 +95,7 @@ def test_schema_and_counts(data, raw):
             for o in objs:
                 assert set(o) == {"pos", "size", "color", "shape"}
                 assert len(o["pos"]) == 2 and all(0 <= p <= 1 for p in o["pos"])
-                assert o["size"] in gen.SIZES and o["color"] in gen.COLORS and o["shape"] in gen.SHAPES
+                assert o["size"] in css_scene.SIZES and o["color"] in css_scene.COLORS and o["shape"] in css_scene.SHAPES
         assert all(isinstance(x, int) for x in sd["labels"])
         texts = [m["to_str"] for m in sd["mods"]]
         assert len(texts) == len(set(texts)), "one mods entry per text"
@@ -137,7 +138,7 @@ def test_each_query_is_one_described_edit_from_a_base(data):
 
 
 def test_held_out_combos(data, raw):
-    held = set(gen.held_out_combos())
+    held = set(css_scene.held_out_combos())
     assert len(held) == 4
     novel = lambda objs: any((o["color"], o["shape"]) in held for o in objs)  # noqa: E731
     assert not any(novel(objs) for objs in data["train"]["objects_img"])
@@ -156,7 +157,7 @@ def test_images_render_their_objects(data, raw):
     for i in (0, 1, 7):
         png = np.asarray(Image.open(os.path.join(raw, "images", f"css_test_{i:06d}.png")))
         assert png.shape == (SIZE, SIZE, 3) and png.dtype == np.uint8
-        np.testing.assert_array_equal(png, gen.render_scene(data["test"]["objects_img"][i], SIZE))
+        np.testing.assert_array_equal(png, css_scene.render_scene(data["test"]["objects_img"][i], SIZE))
 
 
 def test_deterministic_per_seed(tmp_path):
@@ -209,18 +210,18 @@ def test_cli(tmp_path, capsys):
 
 
 def test_scene_caption():
-    objs = [{"pos": gen.cell_pos(4), "size": "small", "color": "blue", "shape": "triangle"},
-            {"pos": gen.cell_pos(0), "size": "large", "color": "red", "shape": "circle"}]
-    assert gen.scene_caption(objs) == "a large red circle at the top left and a small blue triangle in the center"
-    objs.append({"pos": gen.cell_pos(8), "size": "small", "color": "gray", "shape": "rectangle"})
-    assert gen.scene_caption(objs) == ("a large red circle at the top left, a small blue triangle in the center "
+    objs = [{"pos": css_scene.cell_pos(4), "size": "small", "color": "blue", "shape": "triangle"},
+            {"pos": css_scene.cell_pos(0), "size": "large", "color": "red", "shape": "circle"}]
+    assert css_scene.scene_caption(objs) == "a large red circle at the top left and a small blue triangle in the center"
+    objs.append({"pos": css_scene.cell_pos(8), "size": "small", "color": "gray", "shape": "rectangle"})
+    assert css_scene.scene_caption(objs) == ("a large red circle at the top left, a small blue triangle in the center "
                                        "and a small gray rectangle at the bottom right")
 
 
 # --- rendering ---------------------------------------------------------------------------------
 
 def one(shape: str, size: str = "small", color: str = "red", cell: int = 4, image_size: int = 64) -> np.ndarray:
-    return gen.render_scene([{"pos": gen.cell_pos(cell), "size": size, "color": color, "shape": shape}], image_size)
+    return css_scene.render_scene([{"pos": css_scene.cell_pos(cell), "size": size, "color": color, "shape": shape}], image_size)
 
 
 def painted(img: np.ndarray) -> np.ndarray:
@@ -263,9 +264,9 @@ def test_triangle_points_up():
     assert abs(cols.mean() - 31.5) <= 1  # apex centred on x
 
 
-@pytest.mark.parametrize("color", list(gen.COLORS))
+@pytest.mark.parametrize("color", list(css_scene.COLORS))
 def test_colours_exact_and_background_white(color):
     img = one("rectangle", "large", color=color)
     mask = painted(img)
-    assert np.all(img[mask] == np.array(gen.COLORS[color], np.uint8))
+    assert np.all(img[mask] == np.array(css_scene.COLORS[color], np.uint8))
     assert np.all(img[~mask] == 255)

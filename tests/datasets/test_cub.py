@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from datasets.cub import convert
-from datasets.t2i_common import stackgan_crop_box
+from t2i_tf.datasets.cub import convert
+from t2i_tf.datasets.t2i_common import stackgan_crop_box
 from t2i_tf.data.records import read_info
 from t2i_tf.errors import UserError
 from tests.fixtures_t2i import (CUB_BOX, CUB_EDGE_BOX, DEFAULT_SPLIT_CLASSES, captions_for, decode, embedding_value,
@@ -208,7 +208,7 @@ def test_corrupt_pickle_is_a_user_error(tmp_path):
 
 
 def test_captions_decoding():
-    from datasets.t2i_common import decode_caption_bytes, tokenize
+    from t2i_tf.datasets.t2i_common import decode_caption_bytes, tokenize
 
     data = "this bird\ufffd\ufffds beak is short\r\n\n  \nblack-and-white WINGS\n".encode("utf-8")
     assert decode_caption_bytes(data) == ["this bird s beak is short", "black-and-white WINGS"]

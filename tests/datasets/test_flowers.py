@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from datasets.flowers import convert
+from t2i_tf.datasets.flowers import convert
 from t2i_tf.errors import UserError
 from tests.fixtures_t2i import FLOWERS_SIZE, decode, embedding_value, make_flowers, read_records
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from datasets import hd5
+from t2i_tf.datasets import hd5
 from t2i_tf.errors import UserError
 from tests.fixtures_t2i import decode, embedding_value, make_hd5, read_records
 

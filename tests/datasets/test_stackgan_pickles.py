@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from datasets import stackgan_pickles as sp
+from t2i_tf.datasets import stackgan_pickles as sp
 from t2i_tf.data.safe_pickle import load_pickle
 from t2i_tf.errors import UserError
 from tests.fixtures_t2i import py2_pickle, write_py2_pickle, write_stackgan_split

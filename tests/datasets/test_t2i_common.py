@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from datasets.t2i_common import Item, T2IWriter
+from t2i_tf.datasets.t2i_common import Item, T2IWriter
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.errors import UserError

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets.css.generate import COLORS, SHAPES, SIZES, cell_pos
+from t2i_tf.data.css_scene import COLORS, SHAPES, SIZES, cell_pos
 from t2i_tf.data import css_cells as cc
 from t2i_tf.errors import UserError
 from t2i_tf.eval.css_semantic import domain_fid, load_css_classifier, semantic_scores

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets.css.generate import cell_pos, render_scene
+from t2i_tf.data.css_scene import cell_pos, render_scene
 from t2i_tf.data.css_cells import NUM_CODES, encode_object
 from t2i_tf.models.css_classifier import CssClassifier, cell_loss, cell_max, ink, logits_to_cells
 

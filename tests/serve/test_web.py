@@ -63,8 +63,8 @@ def http(request):
 
 def untrained_export(task_cls, config, root):
     """Export ``task_cls`` built (untrained) on 16 px captioned CSS records made under ``root``; returns the dir."""
-    from datasets.css.captions import convert_css_captions
-    from datasets.css.generate import generate_css
+    from t2i_tf.datasets.css.captions import convert_css_captions
+    from t2i_tf.datasets.css.generate import generate_css
 
     generate_css(str(root / "raw"), seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)
     convert_css_captions(str(root / "raw"), str(root / "records"), image_size=16)

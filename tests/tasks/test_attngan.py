@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from configs import attngan as cfg
 from configs import damsm as damsm_cfg
-from datasets.css.captions import convert_css_captions
-from datasets.css.generate import generate_css
+from t2i_tf.datasets.css.captions import convert_css_captions
+from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
 from t2i_tf.tasks.attngan import AttnGanTask

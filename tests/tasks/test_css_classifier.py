@@ -9,15 +9,16 @@ import pytest
 import tensorflow as tf
 
 from configs import css_classifier as cfg
-from datasets.css.captions import convert_css_captions
-from datasets.css.generate import HELD_OUT_COMBOS, NPY_NAME, render_scene
+from t2i_tf.datasets.css.captions import convert_css_captions
+from t2i_tf.data.css_scene import HELD_OUT_COMBOS, render_scene
+from t2i_tf.datasets.css.generate import NPY_NAME
 from t2i_tf.data.css_cells import combo_mask, scene_cells
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.errors import UserError
 from t2i_tf.eval.css_semantic import load_css_classifier, semantic_scores
 from t2i_tf.tasks.css_classifier import CssClassifierTask
-from t2i_tf.train.run_config import check_architecture
+from t2i_tf.runs.config import check_architecture
 from t2i_tf.train.trainer import Trainer
 
 S = 32
@@ -27,7 +28,7 @@ STEPS = 250
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     """32 px captioned CSS: ~900 train scenes, ~360 test scenes (half of them with a held-out combo)."""
-    from datasets.css.generate import generate_css
+    from t2i_tf.datasets.css.generate import generate_css
 
     root = tmp_path_factory.mktemp("css_cls")
     raw, rec = str(root / "raw"), str(root / "rec")

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from configs import damsm as cfg
-from datasets.css.captions import convert_css_captions
-from datasets.css.generate import generate_css
+from t2i_tf.datasets.css.captions import convert_css_captions
+from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.models.damsm import token_mask
 from t2i_tf.tasks.damsm import DamsmTask

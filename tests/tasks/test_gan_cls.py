@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from configs import gan_cls as cfg
-from datasets.css.captions import convert_css_captions
-from datasets.css.generate import generate_css
+from t2i_tf.datasets.css.captions import convert_css_captions
+from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.tasks.gan_cls import GanClsTask, model_inputs
@@ -274,7 +274,7 @@ def test_generate_rows_per_caption_and_errors(records, tmp_path):
 def test_vocabulary_comes_from_info_json_split_as_the_tokenizer_splits(records, tmp_path):
     import shutil
 
-    from datasets.t2i_common import tokenize
+    from t2i_tf.datasets.t2i_common import tokenize
     from t2i_tf.data.text import Tokenizer
 
     info = json.load(open(os.path.join(records["text"], "info.json")))

@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 
 from configs import srcnn as cfg
-from datasets.css.captions import convert_css_captions
-from datasets.css.generate import generate_css
+from t2i_tf.datasets.css.captions import convert_css_captions
+from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.errors import UserError
 from t2i_tf.models.srcnn import degrade, psnr
 from t2i_tf.tasks.srcnn import SrcnnTask, load_upscaler
-from t2i_tf.train.run_config import CONFIG_FILE, check_architecture
+from t2i_tf.runs.config import CONFIG_FILE, check_architecture
 from t2i_tf.train.trainer import Trainer
 from tests.tensorboard_events import read_events
 

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from configs import stackgan as cfg
-from datasets.css.captions import convert_css_captions
-from datasets.css.generate import generate_css
+from t2i_tf.datasets.css.captions import convert_css_captions
+from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
 from t2i_tf.losses import gan as gan_losses

@@ -116,8 +116,8 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tiny_css, tmp_path)
 
 def test_a_wgan_with_weight_clipping_trains_in_sync_on_two_workers(tmp_path):
     """GAN-CLS as a WGAN: several critic steps per generator step, clipping through a synchronised update."""
-    from datasets.css.captions import convert_css_captions
-    from datasets.css.generate import generate_css
+    from t2i_tf.datasets.css.captions import convert_css_captions
+    from t2i_tf.datasets.css.generate import generate_css
 
     raw, records = str(tmp_path / "raw"), str(tmp_path / "records")
     generate_css(raw, seed=2, num_base_scenes=4, edits_per_scene=3, image_size=16)

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
-from t2i_tf.train.strategy import gather_global, make_strategy
+from t2i_tf.distribute import gather_global
+from t2i_tf.train.strategy import make_strategy
 from t2i_tf.train.trainer import NonFiniteLossError, Trainer
 
 

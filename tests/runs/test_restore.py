@@ -4,7 +4,8 @@ import pytest
 
 from t2i_tf.errors import UserError
 from t2i_tf.registry import lookup, model_names
-from t2i_tf.train.run_config import load_run_config, restore_task, save_run_config
+from t2i_tf.runs.config import load_run_config, save_run_config
+from t2i_tf.runs.restore import restore_task
 
 
 def test_round_trip_and_model_check(tmp_path):

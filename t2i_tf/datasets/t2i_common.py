@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from datasets import stackgan_pickles
+from t2i_tf.datasets import stackgan_pickles
 from t2i_tf.data.records import (ShardedRecordWriter, bytes_feature, float_feature, int64_feature, make_example,
                                  write_info)
 from t2i_tf.data.text import TOKENIZER_RULE, python_tokens

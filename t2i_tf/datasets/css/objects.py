@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from datasets.css.generate import COLORS, SHAPES, SIZES
+from t2i_tf.data.css_scene import COLORS, SHAPES, SIZES
 from t2i_tf.errors import UserError
 
 

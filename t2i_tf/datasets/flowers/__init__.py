@@ -1,0 +1,1 @@
+"""Oxford-102 Flowers with captions: converter to text-to-image TFRecords (see ``convert.py``)."""
