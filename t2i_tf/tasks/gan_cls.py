@@ -48,9 +48,10 @@ from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.models.noise import NOISE_RULE, SAMPLES_STREAM, generator_noise
 from t2i_tf.models.gan_cls import Discriminator, Generator, num_resamplings
-from t2i_tf.models.sentence_encoder import (ImageEncoder, SentenceEncoder, matching_accuracy, matching_loss,
-                                            normalize_sentence)
+from t2i_tf.models.sentence_encoder import normalize_sentence
 from t2i_tf.tasks.base import GeneratorTask
+from t2i_tf.tasks.conditioners import (Conditioner, PrecomputedEmbeddings, SentenceEncoderConditioner,
+                                       Unconditional)
 from t2i_tf.distribute import update_variables
 
 GAN_TYPES = ("gan", "wgan", "vanilla_gan", "vanilla_wgan", "wgan_gp")
@@ -114,6 +115,14 @@ class GanClsTask(GeneratorTask):
 
     # ------------------------------------------------------------------ setup
     def prepare(self, workdir: str) -> None:
+        self._prepare_gan()
+        self._prepare_records()
+        self.conditioner = self.make_conditioner(workdir)
+        self.cond_dim = self.conditioner.dim
+        self._eval_cache: dict[str, Any] | None = None
+
+    def _prepare_gan(self) -> None:
+        """What the GAN settings mean: loss, critic steps, D's norm, label smoothing, the image size."""
         c = self.config
         self.settings = gan_settings(self.setting("gan_type"))
         self.conditional = self.settings["conditional"]
@@ -128,7 +137,9 @@ class GanClsTask(GeneratorTask):
         self.d_norm = d_norm if d_norm != "auto" else ("layer" if self.settings["gp"] else "batch")
         self.label_smoothing = float(c["label_smoothing"]) if self.loss_type == "bce" else 0.0
 
-        self.data_dir = c["data_dir"]
+    def _prepare_records(self) -> None:
+        """The text-to-image records: their info and the held-out split."""
+        self.data_dir = self.config["data_dir"]
         self.info = read_info(self.data_dir)
         if self.info.get("format") != "t2i-v1":
             raise UserError(f"{self.data_dir} is not a text-to-image record set (info.json format "
@@ -136,30 +147,36 @@ class GanClsTask(GeneratorTask):
                             "datasets/cub or datasets/flowers")
         splits = self.info.get("splits", {})
         self.eval_split = "test" if "test" in splits else "train"
+
+    def make_conditioner(self, workdir: str) -> Conditioner:
+        """``--text_encoder``'s conditioner (auto: the records' embeddings when they have them, else a BiLSTM)."""
+        c = self.config
+        if not self.conditional:
+            return Unconditional()
         emb_dim = self.info.get("embedding_dim")
-        self.text_encoder_kind = "none"
-        if self.conditional:
-            kind = c["text_encoder"]
-            if kind == "auto":
-                kind = "pretrained_embeddings" if emb_dim else "bilstm"
-            if kind == "pretrained_embeddings" and not emb_dim:
+        kind = c["text_encoder"]
+        if kind == "auto":
+            kind = "pretrained_embeddings" if emb_dim else "bilstm"
+        if kind == "pretrained_embeddings":
+            if not emb_dim:
                 raise UserError(f"--text_encoder=pretrained_embeddings but {self.data_dir} has no embeddings: "
                                 "use --text_encoder=bilstm (or convert with embeddings)")
-            self.text_encoder_kind = kind
-        self.tokenizer = None
-        self.train_text_encoder = True  # False when the encoder comes trained from another run (StackGAN Stage-II)
-        if self.text_encoder_kind == "bilstm":
-            vocab = load_vocabulary(workdir)
-            if vocab is None:
-                vocab = build_vocabulary(read_captions(self.data_dir, "train"))
-                save_vocabulary(vocab, workdir)
-            self.tokenizer = Tokenizer(vocab, int(c["max_text_len"]))
-            self.cond_dim = int(c["text_dim"])
-        elif self.text_encoder_kind == "pretrained_embeddings":
-            self.cond_dim = int(emb_dim)
-        else:
-            self.cond_dim = 0
-        self._eval_cache: dict[str, Any] | None = None
+            return PrecomputedEmbeddings(int(emb_dim))
+        vocab = load_vocabulary(workdir)
+        if vocab is None:
+            vocab = build_vocabulary(read_captions(self.data_dir, "train"))
+            save_vocabulary(vocab, workdir)
+        return SentenceEncoderConditioner(Tokenizer(vocab, int(c["max_text_len"])), c, self.image_size,
+                                          trains=self.trains_text_encoder())
+
+    def trains_text_encoder(self) -> bool:
+        """Whether a BiLSTM conditioner is trained here (not when it comes frozen from another run)."""
+        return True
+
+    @property
+    def tokenizer(self) -> Tokenizer | None:
+        """The tokenizer of raw-text conditions (None for embeddings / unconditional)."""
+        return self.conditioner.tokenizer
 
     def _schedule(self, steps_per_decay: int):
         c = self.config
@@ -187,8 +204,7 @@ class GanClsTask(GeneratorTask):
             self.d_optimizer = self._optimizer(self._schedule(self.critic_steps), "d_optimizer")
             self.g_optimizer.build(self.generator.trainable_variables)
             self.d_optimizer.build(self.discriminator.trainable_variables)
-            if self.text_encoder_kind == "bilstm":
-                self._build_text_encoders()
+            self.conditioner.build()
             # Created in the strategy scope, so every replica draws its own noise stream.
             self.rng = tf.random.Generator.from_seed(int(c.get("seed", 0)))
 
@@ -213,27 +229,10 @@ class GanClsTask(GeneratorTask):
         """D(images, text conditioning): (raw scores [N], features for feature matching)."""
         return self.discriminator(model_inputs(images, cond), training=training)
 
-    def _build_text_encoders(self) -> None:
-        """The BiLSTM sentence encoder, its matching image encoder and their optimizer (inside the strategy scope)."""
-        c, s = self.config, self.image_size
-        self.text_encoder = SentenceEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
-                                            int(c["text_hidden_dim"]), self.cond_dim, name="sentence_encoder")
-        self.image_encoder = ImageEncoder(s, int(c["encoder_width"]), self.cond_dim, name="image_encoder")
-        self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
-        self.image_encoder(tf.zeros([2, s, s, 3]))
-        self.encoder_optimizer = keras.optimizers.Adam(float(c["encoder_learning_rate"]), beta_1=0.5,
-                                                       beta_2=0.999, name="encoder_optimizer")
-        self.encoder_optimizer.build(self._encoder_variables())
-
-    def _encoder_variables(self) -> list:
-        return self.text_encoder.trainable_variables + self.image_encoder.trainable_variables
-
     def checkpoint_items(self) -> dict[str, Any]:
         items = {"generator": self.generator, "discriminator": self.discriminator, "g_optimizer": self.g_optimizer,
                  "d_optimizer": self.d_optimizer, "rng": self.rng}
-        if self.text_encoder_kind == "bilstm" and self.train_text_encoder:  # else saved by the run that trained it
-            items.update(text_encoder=self.text_encoder, image_encoder=self.image_encoder,
-                         encoder_optimizer=self.encoder_optimizer)
+        items.update(self.conditioner.checkpoint_items())
         return items
 
     def learning_rate(self, step: tf.Tensor) -> tf.Tensor | None:
@@ -248,12 +247,7 @@ class GanClsTask(GeneratorTask):
                 "random_crop": bool(self.config.get("random_crop", True))}
 
     def _model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        out = {"image": b["image"], "wrong_image": b["wrong_image"]}
-        if self.text_encoder_kind == "bilstm":
-            out["tokens"] = self.tokenizer(b["caption"])
-        elif self.text_encoder_kind == "pretrained_embeddings":
-            out["embedding"] = b["embedding"]
-        return out
+        return {"image": b["image"], "wrong_image": b["wrong_image"], **self.conditioner.inputs(b)}
 
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
@@ -352,19 +346,10 @@ class GanClsTask(GeneratorTask):
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         metrics: dict[str, tf.Tensor] = {}
         images, wrong = batch["image"], batch["wrong_image"]
-        if self.text_encoder_kind == "bilstm" and self.train_text_encoder:
-            variables = self._encoder_variables()
-            with tf.GradientTape() as tape:
-                sentences = self.text_encoder(batch["tokens"], training=True)
-                per_example = matching_loss(sentences, self.image_encoder(images, training=True),
-                                            float(self.config["match_gamma"]))
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size * self.critic_steps)
-            self.encoder_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            cond = tf.stop_gradient(normalize_sentence(sentences))
-            metrics["match_loss"] = tf.reduce_mean(per_example)
-        else:  # fixed conditioning: embeddings, or an encoder trained elsewhere (None when unconditional)
-            cond = self.condition(batch, training=False)
-            cond = None if cond is None else tf.stop_gradient(cond)
+        # The conditioner's own update (a co-trained sentence encoder) on the whole step batch; its condition is
+        # fixed for the GAN updates (None when unconditional).
+        cond, extra = self.conditioner.train_update(batch, images, self.global_batch_size * self.critic_steps)
+        metrics.update(extra)
         k = self.critic_steps
         split = (lambda x: tf.split(x, k, axis=0)) if k > 1 else (lambda x: [x])
         image_s, wrong_s = split(images), split(wrong)
@@ -396,12 +381,8 @@ class GanClsTask(GeneratorTask):
         return self._eval_cache
 
     def condition(self, batch: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor | None:
-        """The GAN's text conditioning for a batch of model inputs (None for vanilla GANs)."""
-        if self.text_encoder_kind == "bilstm":
-            return normalize_sentence(self.text_encoder(batch["tokens"], training=training))
-        if self.text_encoder_kind == "pretrained_embeddings":
-            return batch["embedding"]
-        return None
+        """The GAN's conditioning for a batch of model inputs (None for vanilla GANs)."""
+        return self.conditioner.condition(batch, training=training)
 
     def _fixed_noise(self, n: int) -> tf.Tensor:
         return generator_noise(n, int(self.config["z_dim"]), int(self.config["seed"]), SAMPLES_STREAM)
@@ -421,9 +402,7 @@ class GanClsTask(GeneratorTask):
             metrics["eval/d_wrong"] = float(self._score_metric(d(b["wrong_image"], cond, training=False)[0]))
         if self.loss_type == "wgan":
             metrics["eval/wasserstein"] = float(tf.reduce_mean(real_s) - tf.reduce_mean(fake_s))
-        if self.text_encoder_kind == "bilstm":
-            sentences = self.text_encoder(b["tokens"], training=False)
-            metrics["eval/match_r1"] = 100.0 * float(matching_accuracy(sentences, self.image_encoder(images, training=False)))
+        metrics.update(self.conditioner.eval_metrics(b, images))
         return metrics
 
     def summaries(self, step: int) -> None:
@@ -449,20 +428,14 @@ class GanClsTask(GeneratorTask):
         return self.fake_images(z, self.condition(batch, training=False))
 
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
-        """(image, sentence) features of the co-trained matching encoders (``bilstm`` only) for R-precision."""
-        if self.text_encoder_kind != "bilstm":
-            return None
-        return (self.image_encoder(images, training=False).numpy(),
-                self.text_encoder(batch["tokens"], training=False).numpy())
+        """The conditioner's (image, condition) features for R-precision (``bilstm``: its matching encoders)."""
+        return self.conditioner.matching_features(images, batch)
 
     def eval_protocol(self) -> dict[str, Any]:
         """Model facts for the metrics JSON."""
         out = {"model": "gan_cls", "gan_type": self.setting("gan_type"), "image_size": self.image_size,
                "eval_split": self.eval_split, "data_dir": os.path.abspath(self.data_dir),
-               "text_encoder": self.text_encoder_kind}
-        if self.text_encoder_kind == "bilstm":
-            out["r_precision_encoders"] = ("the BiLSTM sentence encoder and CNN image encoder trained alongside this "
-                                           "GAN with the matching loss (a DAMSM stand-in, not AttnGAN's DAMSM)")
+               **self.conditioner.protocol()}
         return out
 
     # ---------------------------------------------------------------- generate
@@ -481,10 +454,10 @@ class GanClsTask(GeneratorTask):
         unknown: dict[str, list[str]] = {}
         if not self.conditional:
             if captions:
-                raise UserError(f"--gan_type={self.config['gan_type']} is unconditional: it takes no --text")
+                raise UserError(f"--gan_type={self.setting('gan_type')} is unconditional: it takes no --text")
             rows, cond = 1, None
         elif captions:
-            if self.text_encoder_kind != "bilstm":
+            if self.tokenizer is None:
                 raise UserError("this model conditions on precomputed embeddings, so it cannot read --text; "
                                 "leave --text out to draw held-out captions, or train with --text_encoder=bilstm")
             for caption in captions:
@@ -517,14 +490,16 @@ class GanClsTask(GeneratorTask):
     def export(self, path: str) -> dict[str, Any]:
         """SavedModel: ``generate(text, seed)`` (bilstm), ``generate_from_embedding(embedding, seed)`` (embeddings)
         or ``sample(num_images, seed)`` (vanilla); all return ``{"images": uint8 [N, S, S, 3]}``."""
+        text = isinstance(self.conditioner, SentenceEncoderConditioner)
         module = GanClsServing(self.fake_images, self.generator, int(self.config["z_dim"]), self.image_size,
-                               self.tokenizer, getattr(self, "text_encoder", None), self.cond_dim)
+                               self.tokenizer if text else None, self.conditioner.text_encoder if text else None,
+                               self.cond_dim)
         for key, trackable in self.serving_trackables().items():
             setattr(module, key, trackable)
-        if self.text_encoder_kind == "bilstm":
+        if text:
             signatures = {"generate": module.generate}
             described = {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"}}}
-        elif self.text_encoder_kind == "pretrained_embeddings":
+        elif self.cond_dim:
             signatures = {"generate_from_embedding": module.generate_from_embedding}
             described = {"generate_from_embedding": {"inputs": {"embedding": f"float32 [N,{self.cond_dim}]",
                                                                 "seed": "int64 scalar"}}}
@@ -534,7 +509,7 @@ class GanClsTask(GeneratorTask):
         for d in described.values():
             d["outputs"] = {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}
         tf.saved_model.save(module, path, signatures=signatures)
-        description = {"model": self.name, "gan_type": self.setting("gan_type"), "text_encoder": self.text_encoder_kind,
+        description = {"model": self.name, "gan_type": self.setting("gan_type"), "text_encoder": self.conditioner.kind,
                        "image_size": self.image_size, "z_dim": int(self.config["z_dim"]), "signatures": described,
                        "noise": NOISE_RULE}
         write_export_description(path, description)

@@ -25,6 +25,7 @@ from t2i_tf.losses import gan as gan_losses
 from t2i_tf.losses.kl import kl_divergence
 from t2i_tf.models.stackgan import (StageIDiscriminator, StageIGenerator, StageIIDiscriminator, StageIIGenerator,
                                     check_stage_sizes)
+from t2i_tf.tasks.conditioners import SentenceEncoderConditioner
 from t2i_tf.tasks.gan_cls import GanClsTask
 from t2i_tf.runs.restore import chained_run_config
 
@@ -49,7 +50,7 @@ class StackGanTask(GanClsTask):
 
     def prepare(self, workdir: str) -> None:
         c = self.config
-        self.stage = int(c["stage"])
+        self.stage = int(self.setting("stage"))
         self.stage1_config: dict[str, Any] | None = None
         if self.stage == 2:
             self.stage1_config = chained_run_config(c.get("stage1_workdir") or "", "stackgan", "stage1_workdir",
@@ -69,7 +70,10 @@ class StackGanTask(GanClsTask):
             raise UserError(f"--image_size / --stage2_size: {e}") from None
         if self.stage == 2:
             self.image_size = int(c["stage2_size"])
-            self.train_text_encoder = False
+
+    def trains_text_encoder(self) -> bool:
+        """Stage-II conditions on Stage-I's BiLSTM, frozen."""
+        return self.stage != 2
 
     # ------------------------------------------------------------------ models
     def _build_gan(self) -> None:
@@ -84,6 +88,8 @@ class StackGanTask(GanClsTask):
 
             self.stage1, self.stage1_step = restore_task("stackgan", c["stage1_workdir"], strategy=self.strategy,
                                                          data_dir=c["data_dir"])
+            if isinstance(self.conditioner, SentenceEncoderConditioner):
+                self.conditioner.share(self.stage1.conditioner)  # Stage-I's encoders, frozen
             self.generator = StageIIGenerator(self.stage1_size, self.image_size, int(c["ngf"]), cd,
                                               int(c["num_residual"]), name="generator")
             self.discriminator = StageIIDiscriminator(self.image_size, int(c["ndf"]), cd, name="discriminator")
@@ -91,12 +97,6 @@ class StackGanTask(GanClsTask):
             self.generator((tf.zeros([2, s1, s1, 3]), tf.zeros([2, emb]), None))
         s = self.image_size
         self.discriminator((tf.zeros([2, s, s, 3]), tf.zeros([2, cd])))
-
-    def _build_text_encoders(self) -> None:
-        if self.stage == 1:
-            super()._build_text_encoders()
-        else:  # Stage-I's, frozen (restored with it in _build_gan)
-            self.text_encoder, self.image_encoder = self.stage1.text_encoder, self.stage1.image_encoder
 
     def serving_trackables(self) -> dict[str, Any]:
         return {"stage1_generator": self.stage1.generator} if self.stage == 2 else {}
@@ -160,7 +160,7 @@ class StackGanTask(GanClsTask):
     # ---------------------------------------------------------------- eval
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
         """As GAN-CLS; Stage-II images are resized to Stage-I's size for Stage-I's matching encoders."""
-        if self.stage == 2 and self.text_encoder_kind == "bilstm":
+        if self.stage == 2 and isinstance(self.conditioner, SentenceEncoderConditioner):
             images = tf.image.resize(images, [self.stage1_size, self.stage1_size], method="area")
         return super().matching_features(images, batch)
 

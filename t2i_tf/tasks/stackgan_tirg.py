@@ -25,6 +25,7 @@ from t2i_tf.data.pixels import from_uint8, to_uint8
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.models.noise import NOISE_RULE, generator_noise
+from t2i_tf.tasks.conditioners import TirgConditioner
 from t2i_tf.tasks.stackgan import StackGanTask
 from t2i_tf.runs.config import load_run_config
 from t2i_tf.runs.restore import chained_run_config
@@ -35,6 +36,7 @@ class StackGanTirgTask(StackGanTask):
 
     name = "stackgan_tirg"
     takes_source_image = True
+    fixed_settings = dict(StackGanTask.fixed_settings, stage=1)
     architecture_keys = ("image_size", "ngf", "ndf", "z_dim", "c_dim")
 
     @classmethod
@@ -47,34 +49,22 @@ class StackGanTirgTask(StackGanTask):
         tirg = load_run_config(config["tirg_workdir"], "tirg") if os.path.isdir(config["tirg_workdir"]) else None
         return int(tirg["image_size"]) if tirg else 64
 
-    def prepare(self, workdir: str) -> None:
-        c = self.config
-        self.stage, self.stage1_size = 1, int(c["image_size"])
-        self.image_size = int(c["image_size"])
-        from t2i_tf.models.stackgan import check_stage_sizes
-
-        try:
-            check_stage_sizes(self.image_size)
-        except ValueError as e:
-            raise UserError(f"--image_size: {e}") from None
-        self.settings = {"conditional": True, "loss_type": "bce", "multi_critic": False, "clip": False, "gp": False}
-        self.conditional, self.loss_type, self.critic_steps = True, "bce", 1
-        self.label_smoothing = float(c["label_smoothing"])
-        self.train_text_encoder = False
-        self.text_encoder_kind = "tirg"
-        self.tokenizer = None
-        self.data_dir = c["data_dir"]
+    def _prepare_records(self) -> None:
+        """Converted CSS records (as --model=tirg reads): queries, gallery images and their scene cells."""
+        self.data_dir = self.config["data_dir"]
         info = css.read_info(self.data_dir)
         if info.get("dataset") != "css":
             raise UserError(f"{self.data_dir} holds dataset {info.get('dataset')!r}; --model=stackgan_tirg needs "
                             "converted CSS records (as --model=tirg)")
         self.records_size = int(info["image_size"])
-        self.tirg_config = chained_run_config(c.get("tirg_workdir") or "", "tirg", "tirg_workdir", "TIRG",
-                                              "--model=stackgan_tirg")
-        self.cond_dim = int(self.tirg_config["embed_dim"])
         self.eval_split = "test" if "test" in info.get("splits", {}) else "train"
-        self._eval_cache: dict[str, Any] | None = None
         self._data: dict[str, Any] = {}
+
+    def make_conditioner(self, workdir: str) -> TirgConditioner:
+        """The TIRG run's composed feature (the run itself is restored in build)."""
+        tirg_config = chained_run_config(self.config.get("tirg_workdir") or "", "tirg", "tirg_workdir", "TIRG",
+                                         "--model=stackgan_tirg")
+        return TirgConditioner(int(tirg_config["embed_dim"]))
 
     def _build_gan(self) -> None:
         from t2i_tf.runs.restore import restore_task
@@ -84,11 +74,8 @@ class StackGanTirgTask(StackGanTask):
         if self.tirg.image_size != self.records_size:
             raise UserError(f"the TIRG run in {self.config['tirg_workdir']} reads {self.tirg.image_size} px images; "
                             f"{self.data_dir} holds {self.records_size} px ones")
+        self.conditioner.attach(self.tirg)
         super()._build_gan()
-
-    def checkpoint_items(self) -> dict[str, Any]:
-        return {"generator": self.generator, "discriminator": self.discriminator, "g_optimizer": self.g_optimizer,
-                "d_optimizer": self.d_optimizer, "rng": self.rng}
 
     # ------------------------------------------------------------------ data
     def _target(self, images: tf.Tensor) -> tf.Tensor:
@@ -110,10 +97,6 @@ class StackGanTirgTask(StackGanTask):
                     "wrong_image": tf.roll(target, 1, axis=0)}
 
         return ds.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-    def condition(self, batch: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """TIRG's composed feature of (source image, modification text), frozen."""
-        return self.tirg.model.compose(batch["source"], batch["tokens"], training=False)
 
     # ------------------------------------------------------------------ eval
     def _split_data(self, split: str) -> dict[str, np.ndarray]:
@@ -150,12 +133,6 @@ class StackGanTirgTask(StackGanTask):
         for start in range(0, len(idx), batch_size):
             b = self._query_batch(self.eval_split, idx[start:start + batch_size])
             yield {k: v for k, v in b.items() if not k.endswith("_uint8")}
-
-    def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
-        """(TIRG embedding of the generated image, TIRG composed query) for R-precision in TIRG's space."""
-        s = self.records_size
-        resized = tf.image.resize(images, [s, s], method="bilinear") if images.shape[1] != s else images
-        return (self.tirg.model.embed_images(resized, training=False).numpy(), self.condition(batch).numpy())
 
     def eval_protocol(self) -> dict[str, Any]:
         return {"model": "stackgan_tirg", "image_size": self.image_size, "eval_split": self.eval_split,

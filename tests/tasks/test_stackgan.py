@@ -92,7 +92,7 @@ def test_stage2_refines_the_frozen_stage1(stage1, stage2):
     logged = logged_scalars(workdir)
     assert np.isfinite(logged["g_loss"]) and logged["kl"] > 0 and "match_loss" not in logged
     # Stage-I's generator and text encoder are the trained Stage-I run's, unchanged by Stage-II training.
-    for mine, theirs in ((task.stage1.generator, s1_task.generator), (task.text_encoder, s1_task.text_encoder)):
+    for mine, theirs in ((task.stage1.generator, s1_task.generator), (task.conditioner.text_encoder, s1_task.conditioner.text_encoder)):
         for a, b in zip(variables_of(mine), variables_of(theirs)):
             np.testing.assert_array_equal(a, b)
     z = tf.random.normal([2, task.config["z_dim"]])

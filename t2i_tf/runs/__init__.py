@@ -1,0 +1,1 @@
+"""Run directories: the saved config of a run, and rebuilding a trained run (to chain models, evaluate, serve)."""
