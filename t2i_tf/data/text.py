@@ -49,6 +49,20 @@ def unknown_words(text: str, vocabulary: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(w for w in python_tokens(text) if w not in known))
 
 
+def check_captions(captions: Iterable[str], vocabulary: list[str], vocabulary_name: str) -> dict[str, list[str]]:
+    """Each caption's words outside ``vocabulary`` (captions with none are left out); a UserError naming the
+    caption when it has no known word at all (it would be drawn from padding and unknown tokens only)."""
+    unknown: dict[str, list[str]] = {}
+    for caption in captions:
+        missing = unknown_words(caption, vocabulary)
+        if not caption.strip() or len(missing) == len(python_tokens(caption)):
+            raise UserError(f"no word of the caption {caption!r} is in the {vocabulary_name} ({len(vocabulary)} "
+                            f"words, e.g. {' '.join(vocabulary[:8])})")
+        if missing:
+            unknown[caption] = missing
+    return unknown
+
+
 class Tokenizer(tf.Module):
     """Raw strings [N] -> int64 token ids [N, max_len] (0 = padding, 1 = out of vocabulary).
 

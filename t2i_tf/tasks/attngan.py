@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info
-from t2i_tf.data.t2i import held_out_batches, t2i_dataset
-from t2i_tf.data.text import unknown_words
+from t2i_tf.data.t2i import t2i_dataset
+from t2i_tf.data.text import check_captions
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
@@ -125,9 +125,9 @@ class AttnGanTask(GeneratorTask):
         ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True,
                          seed=seed, input_context=input_context,
                          random_flip=bool(self.config["random_flip"]), random_crop=bool(self.config["random_crop"]))
-        return ds.map(self._model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return ds.map(self.model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    def _model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {"image": b["image"], "tokens": self.tokenizer(b["caption"]), "class_id": b["class_id"]}
 
     # ------------------------------------------------------------------- step
@@ -209,7 +209,7 @@ class AttnGanTask(GeneratorTask):
             ds = t2i_dataset(self.data_dir, self.eval_split, int(self.config["eval_batch_size"]), self.image_size,
                              training=False, seed=0)
             b = next(iter(ds))
-            self._eval_cache = dict(self._model_inputs(b), caption=b["caption"])
+            self._eval_cache = dict(self.model_inputs(b), caption=b["caption"])
         return self._eval_cache
 
     def _noise(self, n: int, seed: tuple[int, int]) -> tf.Tensor:
@@ -251,11 +251,6 @@ class AttnGanTask(GeneratorTask):
         tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
 
     # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
-    def eval_batches(self, num_images: int, batch_size: int):
-        """The first ``num_images`` held-out records in file order (first caption each), with model inputs."""
-        for b in held_out_batches(self.data_dir, self.eval_split, self.image_size, num_images, batch_size):
-            yield dict(b, **self._model_inputs(b))
-
     def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
         """The last stage's float [-1, 1] images, z = stateless_normal(seed)."""
         return self.images_for(batch["tokens"], self._noise(int(batch["tokens"].shape[0]), seed))["images"][-1]
@@ -281,12 +276,7 @@ class AttnGanTask(GeneratorTask):
             raise UserError(f"--num_samples must be >= 1; got {num_samples}")
         unknown: dict[str, list[str]] = {}
         if captions:
-            for caption in captions:
-                missing = unknown_words(caption, self.tokenizer.vocabulary)
-                if len(missing) == len(caption.split()):
-                    raise UserError(f"no word of the caption {caption!r} is in the DAMSM vocabulary")
-                if missing:
-                    unknown[caption] = missing
+            unknown = check_captions(captions, self.tokenizer.vocabulary, "DAMSM vocabulary")
             tokens = self.tokenizer(tf.constant(captions))
         else:
             b = self._eval_batch()

@@ -114,9 +114,18 @@ class GeneratorTask(Task):
         """``num_samples`` images per caption (None: held-out captions): ``{"images": uint8 [rows, num_samples, S,
         S, 3], "captions", "unknown_words"}``, the noise of :func:`t2i_tf.models.noise.generator_noise`."""
 
-    @abc.abstractmethod
     def eval_batches(self, num_images: int, batch_size: int):
-        """The first ``num_images`` held-out records in file order: image, caption, class_id, [scene_cells], model inputs."""
+        """The first ``num_images`` held-out records in file order: image, caption, class_id, [scene_cells], and the
+        model inputs (:meth:`model_inputs`). This reads text-to-image records (``data_dir``, ``eval_split``);
+        a generator on other data overrides it."""
+        from t2i_tf.data.t2i import held_out_batches
+
+        for b in held_out_batches(self.data_dir, self.eval_split, self.image_size, num_images, batch_size):
+            yield dict(b, **self.model_inputs(b))
+
+    def model_inputs(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """What the model reads from a text-to-image record batch (tokens, embeddings, images)."""
+        raise NotImplementedError(f"{type(self).__name__} reads no text-to-image records")
 
     @abc.abstractmethod
     def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:

@@ -41,8 +41,8 @@ import tensorflow as tf
 
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info, shard_paths
-from t2i_tf.data.t2i import held_out_batches, t2i_dataset
-from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary, unknown_words
+from t2i_tf.data.t2i import t2i_dataset
+from t2i_tf.data.text import check_captions, Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
@@ -246,7 +246,7 @@ class GanClsTask(GeneratorTask):
         return {"random_flip": bool(self.config.get("random_flip", True)),
                 "random_crop": bool(self.config.get("random_crop", True))}
 
-    def _model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def model_inputs(self, b: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {"image": b["image"], "wrong_image": b["wrong_image"], **self.conditioner.inputs(b)}
 
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
@@ -254,7 +254,7 @@ class GanClsTask(GeneratorTask):
         ds = t2i_dataset(self.data_dir, "train", per_replica * self.critic_steps, self.image_size, training=True,
                          seed=seed, input_context=input_context,
                          **self._reader_kwargs())
-        return ds.map(self._model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return ds.map(self.model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     # ------------------------------------------------------------ step pieces
     def generator_conditions(self, cond: tf.Tensor | None) -> list[tf.Tensor | None]:
@@ -375,7 +375,7 @@ class GanClsTask(GeneratorTask):
             ds = t2i_dataset(self.data_dir, self.eval_split, int(self.config["eval_batch_size"]), self.image_size,
                              training=False, seed=0)
             b = next(iter(ds))
-            batch = self._model_inputs(b)
+            batch = self.model_inputs(b)
             batch["caption"] = b["caption"]
             self._eval_cache = batch
         return self._eval_cache
@@ -416,11 +416,6 @@ class GanClsTask(GeneratorTask):
             tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
 
     # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
-    def eval_batches(self, num_images: int, batch_size: int):
-        """The first ``num_images`` held-out records in file order (first caption each), with model inputs."""
-        for b in held_out_batches(self.data_dir, self.eval_split, self.image_size, num_images, batch_size):
-            yield dict(b, **self._model_inputs(b))
-
     def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
         """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed)."""
         n = int(batch["image"].shape[0])
@@ -460,13 +455,7 @@ class GanClsTask(GeneratorTask):
             if self.tokenizer is None:
                 raise UserError("this model conditions on precomputed embeddings, so it cannot read --text; "
                                 "leave --text out to draw held-out captions, or train with --text_encoder=bilstm")
-            for caption in captions:
-                missing = unknown_words(caption, self.tokenizer.vocabulary)
-                if not caption.strip() or len(missing) == len(caption.split()):
-                    raise UserError(f"no word of the caption {caption!r} is in the training vocabulary "
-                                    f"({self.tokenizer.vocab_size - 2} words, e.g. {' '.join(self.tokenizer.vocabulary[:8])})")
-                if missing:
-                    unknown[caption] = missing
+            unknown = check_captions(captions, self.tokenizer.vocabulary, "training vocabulary")
             rows = len(captions)
             cond = self.condition({"tokens": self.tokenizer(tf.constant(captions))}, training=False)
         else:

@@ -35,3 +35,16 @@ def test_vocabulary_roundtrip(tmp_path):
 def test_empty_vocabulary_is_an_error():
     with pytest.raises(UserError, match="no words"):
         build_vocabulary(["", "!!"])
+
+
+def test_check_captions_names_unknown_words_and_refuses_captions_without_a_known_word():
+    import pytest
+
+    from t2i_tf.data.text import check_captions
+    from t2i_tf.errors import UserError
+
+    vocab = ["a", "red", "circle"]
+    assert check_captions(["a red circle", "a red zzz qqq"], vocab, "training vocabulary") == {"a red zzz qqq": ["zzz", "qqq"]}
+    for bad in ("zzz qqq", "   ", "??"):
+        with pytest.raises(UserError, match="is in the training vocabulary .3 words, e.g. a red circle."):
+            check_captions([bad], vocab, "training vocabulary")
