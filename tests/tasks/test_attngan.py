@@ -7,9 +7,6 @@ import pytest
 import tensorflow as tf
 
 from configs import attngan as cfg
-from configs import damsm as damsm_cfg
-from t2i_tf.datasets.css.captions import convert_css_captions
-from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
 from t2i_tf.tasks.attngan import AttnGanTask
@@ -25,14 +22,10 @@ def fit(task, workdir, num_iters=2):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("attngan")
-    raw, records = str(root / "raw"), str(root / "records")
-    generate_css(raw, seed=8, num_base_scenes=4, edits_per_scene=3, image_size=16)
-    convert_css_captions(raw, records, image_size=16)
-    damsm_dir = str(root / "damsm")
-    fit(DamsmTask(dict(damsm_cfg.TEST, data_dir=records, seed=0)), damsm_dir)
-    workdir = str(root / "attngan")
+def trained(captioned_css, trained_damsm, tmp_path_factory):
+    """A 2-step AttnGAN against the session's tiny trained DAMSM."""
+    records, damsm_dir = captioned_css[16], trained_damsm
+    workdir = str(tmp_path_factory.mktemp("attngan") / "attngan")
     task = AttnGanTask(dict(cfg.TEST, data_dir=records, damsm_workdir=damsm_dir, seed=0))
     metrics = fit(task, workdir)
     return task, workdir, metrics, records, damsm_dir

@@ -7,8 +7,6 @@ import pytest
 import tensorflow as tf
 
 from configs import stackgan as cfg
-from t2i_tf.datasets.css.captions import convert_css_captions
-from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
 from t2i_tf.losses import gan as gan_losses
@@ -18,16 +16,9 @@ from tests.tensorboard_events import read_events
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory):
+def records(captioned_css):
     """Captioned CSS rendered at 16 px (Stage-I) and 32 px (Stage-II) from the same scenes."""
-    root = tmp_path_factory.mktemp("css_stackgan")
-    raw = str(root / "raw")
-    generate_css(raw, seed=5, num_base_scenes=4, edits_per_scene=3, image_size=16)
-    out = {}
-    for size in (16, 32):
-        out[size] = str(root / f"px{size}")
-        convert_css_captions(raw, out[size], image_size=size)
-    return out
+    return captioned_css
 
 
 def fit(config, workdir, num_iters=2):
