@@ -219,6 +219,16 @@ def test_cli_prints_one_line_error_without_traceback(tiny_css, tmp_path):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "batch_size" in proc.stderr
 
 
+def test_another_architecture_on_a_trained_workdir_is_refused(trained):
+    records, workdir, _ = trained
+    proc = run_cli("--model=tirg", f"--workdir={workdir}", "--mode=eval", "--composition=concat", "--embed_dim=8",
+                   check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: {workdir} holds a tirg checkpoint trained with --composition=tirg "
+                                   "--embed_dim=16; got --composition=concat --embed_dim=8: use those values or "
+                                   "another --workdir")
+
+
 def test_bad_files_give_clear_errors(tiny_css, tmp_path):
     raw, records = tiny_css
     # Evaluating without a checkpoint.

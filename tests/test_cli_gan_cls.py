@@ -103,10 +103,12 @@ def test_generate_upscaled_with_srcnn(run, tmp_path):
     (["--mode=generate", "--image=x.png"], "error: --image is for models that modify an image (stackgan_tirg)"),
     (["--mode=export", "--top_k=3"], "error: --top_k is an option of --mode=retrieve, not --mode=export"),
     (["--mode=eval", "--composition=concat"], "error: --composition is not a setting of --model=gan_cls"),
+    (["--mode=eval", "--ngf=8", "--minibatch_discrimination"], "checkpoint trained with --ngf=4 --minibatch_discrimination=False; got --ngf=8"),
 ])
 def test_mode_errors(run, args, message):
     proc = run_cli(*base(run), *args, check=False)
-    assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_unknown_words_are_named_and_another_models_workdir_refused(run, tmp_path):

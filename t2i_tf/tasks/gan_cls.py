@@ -100,6 +100,9 @@ class GanClsTask(GeneratorTask):
     """Trains a conditional (or vanilla) DCGAN / WGAN on text-to-image records (datasets/t2i_common.py schema)."""
 
     name = "gan_cls"
+    architecture_keys = ("image_size", "gan_type", "text_encoder", "ngf", "ndf", "z_dim", "proj_dim", "d_norm",
+                         "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "text_dim", "text_embed_dim",
+                         "text_hidden_dim", "encoder_width")
     # Settings a subclass fixes instead of reading them from its config (StackGAN: the paper's BCE GAN, with no
     # GAN-INT, WGAN, feature matching or minibatch discrimination, so it has no such keys).
     fixed_settings: dict[str, Any] = {}

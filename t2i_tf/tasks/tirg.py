@@ -40,6 +40,8 @@ class TirgTask(RetrievalTask):
     """Trains a :class:`ComposedRetrievalModel` on converted CSS records."""
 
     name = "tirg"
+    architecture_keys = ("composition", "embed_dim", "image_width", "image_blocks", "image_stem", "image_pool",
+                         "text_embed_dim", "text_hidden_dim")
 
     @classmethod
     def default_workdir(cls, config: dict[str, Any]) -> str:
