@@ -195,17 +195,10 @@ def print_recall_table(metrics: dict[str, float]) -> None:
 
 
 def load_image(path: str):
-    """A uint8 RGB array from an image file, with a clear error for bad files."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    """--image as uint8 RGB (the one reader of outside images: PNG / JPEG, bounded pixels, complete files)."""
+    from t2i_tf.data.images import read_image
 
-    if not os.path.isfile(path):
-        raise UserError(f"--image {path} does not exist")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise UserError(f"--image {path} is not a readable image ({e})") from None
+    return read_image(path, f"--image {path}")
 
 
 def generate_captions() -> list[str] | None:

@@ -242,4 +242,4 @@ def test_bad_files_give_clear_errors(tiny_css, tmp_path):
     bad.write_bytes(b"not a png")
     proc = run_cli("--model=tirg", "--preset=test", f"--data_dir={records}", f"--workdir={tmp_path / 'w'}",
                     "--mode=retrieve", f"--image={bad}", "--text=x", check=False)
-    assert proc.returncode == 2 and "not a readable image" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and f"--image {bad} is not a PNG or JPEG image" in proc.stderr and "Traceback" not in proc.stderr

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from t2i_tf.datasets import stackgan_pickles
+from t2i_tf.data import images
 from t2i_tf.data.records import (ShardedRecordWriter, bytes_feature, float_feature, int64_feature, make_example,
                                  write_info)
 from t2i_tf.data.text import TOKENIZER_RULE, python_tokens
@@ -148,13 +149,12 @@ def stackgan_crop_box(bbox: Sequence[float], width: int, height: int) -> tuple[i
 
 
 def open_image(data: bytes) -> Image.Image:
-    """Fully decode ``data`` with PIL; :class:`CorruptImage` if it cannot."""
+    """``data`` fully decoded by the one image reader (PNG / JPEG, bounded pixels, complete); :class:`CorruptImage`
+    if it is not such an image."""
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except Exception as e:  # noqa: BLE001 -- PIL raises OSError, SyntaxError, ValueError, EOFError, ...
-        raise CorruptImage(f"{type(e).__name__}: {e}") from None
-    return img
+        return images.open_image(data)
+    except images.UnreadableImage as e:
+        raise CorruptImage(str(e)) from None
 
 
 def process_image(data: bytes, bbox: Sequence[float] | None = None, max_side: int = DEFAULT_MAX_SIDE,
@@ -176,7 +176,7 @@ def process_image(data: bytes, bbox: Sequence[float] | None = None, max_side: in
         return data, (width, height)
     fmt = "PNG" if img.format == "PNG" else "JPEG"
     try:
-        rgb = img.convert("RGB")
+        rgb = images.to_rgb(img)
         if box is not None:
             rgb = rgb.crop(box)
         if scale != 1.0:

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from t2i_tf.data.images import read_image
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import DESCRIPTION_FILE
 
 MAX_ROWS = 64  # images / captions per request
-MAX_IMAGE_SIDE = 2048
+MAX_IMAGE_SIDE = 2048  # uploads and gallery images: at most MAX_IMAGE_SIDE^2 pixels
 GALLERY_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -30,13 +31,7 @@ def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
             data = base64.b64decode(data, validate=True)
         except ValueError:
             raise UserError(f"{what} is not base64-encoded image bytes") from None
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if max(img.size) > MAX_IMAGE_SIDE:
-                raise UserError(f"{what} is {img.size[0]}x{img.size[1]}: the demo takes images up to {MAX_IMAGE_SIDE} px")
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise UserError(f"{what} is not a readable PNG/JPEG image ({e})") from None
+    return read_image(data, what, max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE)
 
 
 def encode_png(image: np.ndarray) -> str:
@@ -183,8 +178,7 @@ class DemoModel:
         for name in names:
             path = os.path.join(gallery_dir, name)
             try:
-                with open(path, "rb") as f:
-                    batch.append(decode_image(f.read(), path))
+                batch.append(read_image(path, path, max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))  # FIFOs etc. refused
                 files.append(path)
             except (UserError, OSError):
                 self.gallery_skipped.append(path)

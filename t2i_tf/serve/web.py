@@ -11,11 +11,41 @@ import html
 import json
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from t2i_tf.errors import UserError
 from t2i_tf.serve.actions import DemoModel
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(host: str, port: int) -> set[str] | None:
+    """The Host headers the API answers (None: any, for a server bound to every interface). A page on another
+    site cannot reach a localhost server under a name it controls (DNS rebinding)."""
+    if host in WILDCARD_HOSTS:
+        return None
+    return {f"{name}:{port}" for name in {host, "localhost", "127.0.0.1", "[::1]"}}
+
+
+def refusal(headers, hosts: set[str] | None) -> tuple[int, str] | None:
+    """(status, reason) when an API request must not be served: not JSON (a cross-site form can post text/plain
+    without a preflight), an unknown Host, a foreign Origin, or a Content-Length that is not a byte count."""
+    content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return 415, f"the API takes Content-Type: application/json, not {content_type or 'none'}"
+    host = headers.get("Host") or ""
+    if hosts is not None and host not in hosts:
+        return 403, f"requests for host {host!r} are refused (this server answers {', '.join(sorted(hosts))})"
+    origin = headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != host:
+        return 403, f"cross-origin requests are refused (Origin {origin!r}, Host {host!r})"
+    length = headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        return 411 if length is None else 400, f"Content-Length must be a number of bytes, not {length!r}"
+    if int(length) > MAX_BODY_BYTES:
+        return 413, f"request body of {int(length)} bytes is over the {MAX_BODY_BYTES} byte limit"
+    return None
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>t2i_tf demo: {model}</title>
@@ -36,7 +66,8 @@ async function submitForm(ev) {{
     }} else {{ body[el.name] = Number(el.value); }}
   }}
   out.textContent = "working...";
-  const resp = await fetch("/api/" + form.dataset.action, {{method: "POST", body: JSON.stringify(body)}});
+  const resp = await fetch("/api/" + form.dataset.action,
+                           {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify(body)}});
   const data = await resp.json();
   out.innerHTML = "";
   if (data.error) {{ out.innerHTML = '<p class="err"></p>'; out.firstChild.textContent = data.error; return; }}
@@ -95,6 +126,7 @@ def render_page(model: DemoModel) -> str:
 
 def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
     """An HTTP server for ``model`` (not started: call ``serve_forever``; port 0 picks a free port)."""
+    hosts: list[set[str] | None] = []  # filled once the port is known
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -120,12 +152,13 @@ def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> 
         def do_POST(self) -> None:  # noqa: N802
             if not self.path.startswith("/api/"):
                 return self._json(404, {"error": f"no endpoint {self.path}"})
+            refused = refusal(self.headers, hosts[0])
+            if refused is not None:
+                self.close_connection = True  # the body, if any, is not read
+                return self._json(refused[0], {"error": refused[1]})
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    raise UserError(f"request body of {length} bytes is over the {MAX_BODY_BYTES} byte limit")
                 try:
-                    payload = json.loads(self.rfile.read(length) or b"null")
+                    payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"null")
                 except ValueError as e:
                     raise UserError(f"the request body is not JSON ({e})") from None
                 self._json(200, model.run(self.path[len("/api/"):], payload))
@@ -138,7 +171,9 @@ def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> 
         def log_message(self, fmt: str, *args) -> None:
             print(f"{self.address_string()} {fmt % args}", flush=True)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
+    hosts.append(allowed_hosts(host, server.server_address[1]))
+    return server
 
 
 def serve(export_dir: str, host: str = "127.0.0.1", port: int = 8080, gallery_dir: str | None = None) -> None:

@@ -243,3 +243,23 @@ def test_cli(generated, tmp_path):
     assert convert.main([f"--raw_dir={raw}", f"--out_dir={tmp_path}", "--image_size=16"]) == 0
     px = decode(read_records(str(tmp_path), "images_train")[0]["image"])
     assert px.shape == (16, 16, 3)
+
+
+def test_sixteen_bit_pngs_keep_their_pixels_and_other_formats_are_counted(tmp_path):
+    """A 16-bit greyscale PNG was converted to a blank white image and kept; now its grey levels survive. A file
+    that is not PNG (a GIF renamed .png) is a counted corrupt_png skip."""
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "tf")
+    write_official(raw, pickle.dumps(np.array({"train": official_split(4, False)}, dtype=object), protocol=2))
+    path = os.path.join(raw, "images", "css_train_000001.png")
+    grey8 = np.asarray(Image.open(path).convert("L"))
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(path)  # the same picture in 16-bit greyscale
+    assert Image.open(path).mode == "I;16"
+    Image.open(os.path.join(raw, "images", "css_train_000002.png")).save(
+        os.path.join(raw, "images", "css_train_000002.png"), format="GIF")
+    info = convert.convert_css(raw, out, image_size=grey8.shape[0])
+    assert info["skipped"]["train"]["corrupt_png"] == 1
+    records = {r["image_id"]: r for r in read_records(out, "images_train")}
+    assert 2 not in records
+    got = np.asarray(Image.open(io.BytesIO(records[1]["image"])).convert("RGB"))
+    np.testing.assert_array_equal(got[..., 0], grey8)
+    assert grey8.min() < 200  # there is something that is not white to keep

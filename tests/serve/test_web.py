@@ -46,7 +46,9 @@ def http(request):
         def call(path, body=None, raw=None):
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
             try:
-                with urllib.request.urlopen(urllib.request.Request(base + path, data=data), timeout=60) as r:
+                headers = {"Content-Type": "application/json"} if data is not None else {}
+                with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=headers),
+                                            timeout=60) as r:
                     text = r.read().decode()
                     status = r.status
             except urllib.error.HTTPError as e:
@@ -172,7 +174,7 @@ def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
 
     assert call("/api/retrieve", {"image": png_b64(query), "text": "x", "top_k": 0})[0] == 400
     status, out = call("/api/retrieve", {"image": "bm90IGFuIGltYWdl", "text": "x"})
-    assert status == 400 and "not a readable PNG/JPEG" in out["error"]
+    assert status == 400 and "is not a PNG or JPEG image" in out["error"]
 
 
 def test_tirg_needs_a_gallery_and_the_cli_says_so(tirg_export, tmp_path, capsys):
@@ -204,3 +206,37 @@ def test_damsm_match_ranks_captions_by_the_exported_encoders(tmp_path, http):
     assert [r["text"] for r in out["results"]] == [(CAPTIONS + ["a large green square"])[i] for i in order]
     np.testing.assert_allclose([r["score"] for r in out["results"]], cosine[order], atol=1e-5)
     assert call("/api/match", {"text": CAPTIONS})[0] == 400
+
+
+@pytest.mark.parametrize("headers, body, status, message", [
+    # a cross-site page can post text/plain without a CORS preflight: not JSON, not served
+    ({"Content-Type": "text/plain"}, b'{"text": ["a red circle"], "seed": 1}', 415, "takes Content-Type: application/json"),
+    ({"Content-Type": "application/json", "Origin": "http://evil.example"}, b"{}", 403, "cross-origin requests are refused"),
+    ({"Content-Type": "application/json", "Host": "evil.example:80"}, b"{}", 403, "requests for host 'evil.example:80'"),
+    ({"Content-Type": "application/json", "Content-Length": "-1"}, b"{}", 400, "Content-Length must be a number"),
+    ({"Content-Type": "application/json", "Content-Length": "abc"}, b"{}", 400, "Content-Length must be a number"),
+    ({"Content-Type": "application/json", "Content-Length": str(11 * 1024 * 1024)}, b"", 413, "byte limit"),
+])
+def test_the_api_refuses_requests_a_foreign_page_could_make(gan_export, headers, body, status, message):
+    import http.client
+
+    server = make_server(DemoModel(gan_export), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", "/api/generate", skip_host="Host" in headers, skip_accept_encoding=True)
+        sent = {"Host": f"127.0.0.1:{port}", "Content-Length": str(len(body)), **headers}
+        for key, value in sent.items():
+            if key != "Host" or "Host" in headers:
+                conn.putheader(key, value)
+        conn.endheaders(body)
+        response = conn.getresponse()
+        assert response.status == status and message in json.loads(response.read())["error"]
+        same_origin = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # the page's own request works
+        same_origin.request("POST", "/api/generate", body=json.dumps({"text": ["a red circle"], "seed": 1}),
+                            headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
+        assert same_origin.getresponse().status == 200
+    finally:
+        server.shutdown()
+        server.server_close()

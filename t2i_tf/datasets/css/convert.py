@@ -21,6 +21,7 @@ from PIL import Image
 
 from t2i_tf.datasets.css.generate import GENERATION_FILE, IMAGES_DIR, NPY_NAME, atomic_build, ensure_css_data
 from t2i_tf.datasets.css.objects import parse_objects, text_value
+from t2i_tf.data.images import open_image, to_rgb
 from t2i_tf.data.css_cells import CODE_RULE, NUM_CELLS, scene_cells
 from t2i_tf.data.records import ShardedRecordWriter, bytes_feature, int64_feature, make_example, write_info
 from t2i_tf.data.safe_pickle import load_npy
@@ -52,28 +53,18 @@ def _splits(data: Any, npy: str) -> dict[str, dict]:
 
 
 def _encode_image(path: str, image_size: int) -> bytes:
-    """PNG bytes of the image at ``path`` as RGB ``image_size`` squared (raises OSError/ValueError if unreadable)."""
+    """PNG bytes of the image at ``path`` as RGB ``image_size`` squared (UnreadableImage / OSError if unreadable)."""
     with open(path, "rb") as f:
         raw = f.read()
-    with Image.open(io.BytesIO(raw)) as im:
-        im.load()
-        if im.format == "PNG" and im.mode == "RGB" and im.size == (image_size, image_size):
-            return raw
-        rgb = _to_rgb(im)
+    im = open_image(raw, path)
+    if im.format == "PNG" and im.mode == "RGB" and im.size == (image_size, image_size):
+        return raw
+    rgb = to_rgb(im)
     if rgb.size != (image_size, image_size):
         rgb = rgb.resize((image_size, image_size), Image.BILINEAR)
     out = io.BytesIO()
     rgb.save(out, format="PNG")
     return out.getvalue()
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """RGB version of an image; transparent pixels are composited on white (CSS backgrounds are white)."""
-    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")
 
 
 def _queries(mods: Sequence[Any], where: str) -> Iterator[tuple[int, Any, Any, str]]:
