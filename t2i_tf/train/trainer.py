@@ -25,6 +25,7 @@ import tensorflow as tf
 from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
 from t2i_tf.runs.config import check_architecture, save_run_config
+from t2i_tf.train.checkpoints import checkpoint_prefixes, deferred_stop_signals, restore_newest_readable
 from t2i_tf.train.strategy import make_strategy, worker_role
 
 
@@ -101,13 +102,13 @@ class Trainer:
         self.task.build(self.strategy)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(step=self.step, **self.task.checkpoint_items())
+        restored = restore_newest_readable(self.checkpoint, os.path.join(self.workdir, "checkpoints"),
+                                           clean=self.is_chief)  # the chief's checkpoints, for every worker
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self._save_root, "checkpoints"), max_to_keep=self._max_to_keep
         )
-        latest = tf.train.latest_checkpoint(os.path.join(self.workdir, "checkpoints"))  # the chief's, for every worker
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            self._log(f"resumed from {latest} at step {int(self.step.numpy())}")
+        if restored:
+            self._log(f"resumed from {restored} at step {int(self.step.numpy())}")
         self._built = True
         return int(self.step.numpy())
 
@@ -120,7 +121,7 @@ class Trainer:
     def restore(self) -> int:
         """Set up and require a checkpoint (for eval/export/retrieve); returns its step."""
         ckpt_dir = os.path.join(self.workdir, "checkpoints")
-        if not tf.train.latest_checkpoint(ckpt_dir):
+        if not checkpoint_prefixes(ckpt_dir):
             raise UserError(f"no checkpoint in {ckpt_dir}: train first (--mode=train --workdir={self.workdir})")
         return self.setup()
 
@@ -168,7 +169,7 @@ class Trainer:
         )
         t0, steps_done, last_eval = time.perf_counter(), 0, None
         window_t, window_steps = t0, 0
-        try:
+        with deferred_stop_signals() as stop:
             while step < self.num_iters:
                 n = min(self.steps_per_loop, self.num_iters - step, self._steps_to_next_event(step))
                 metrics = run_steps(iterator, tf.constant(n, tf.int32))
@@ -203,10 +204,10 @@ class Trainer:
                     self._save(step)
                 if step % self.eval_every == 0 or step == self.num_iters:
                     last_eval = self._evaluate_and_log(step)
-        except KeyboardInterrupt:
-            self._save(step)
-            self._log(f"interrupted: saved checkpoint at step {step}; rerun the same command to resume")
-            raise
+                if stop.signal is not None:  # between loops: the weights are those of `step` (and were finite)
+                    self._save(step)
+                    self._log(f"stopped by {stop.name}: saved checkpoint at step {step}; rerun the same command to resume")
+                    stop.reraise()
         if train_writer is not None:
             train_writer.flush()
         elapsed = time.perf_counter() - t0

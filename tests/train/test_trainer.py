@@ -121,3 +121,78 @@ def test_strategy_choice_and_gather():
         make_strategy("tpu_pod")
     value, offset = gather_global(tf.constant([1.0, 2.0]))
     assert value.numpy().tolist() == [1.0, 2.0] and int(offset) == 0
+
+
+def _trained(tmp_path, num_iters=15):
+    task = LinearTask({"batch_size": 8})
+    Trainer(task, str(tmp_path), num_iters=num_iters, ckpt_every=5, steps_per_loop=5, verbose=False).fit()
+    return str(tmp_path / "checkpoints")
+
+
+def _resume(tmp_path, num_iters=15):
+    task = LinearTask({"batch_size": 8})
+    trainer = Trainer(task, str(tmp_path), num_iters=num_iters, ckpt_every=5, steps_per_loop=5, verbose=False)
+    return trainer.setup(), task
+
+
+def test_garbage_in_the_state_file_does_not_restart_from_zero(tmp_path, capsys):
+    ckpt_dir = _trained(tmp_path)
+    with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
+        f.write("model_checkpoint_path: !!! not a text proto")
+    step, task = _resume(tmp_path)
+    assert step == 15 and int(task.optimizer.iterations.numpy()) == 15
+    assert "is not a checkpoint state file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncate_index", "truncate_data", "remove_data", "flip_byte"])
+def test_an_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path, capsys, damage):
+    ckpt_dir = _trained(tmp_path)
+    index = os.path.join(ckpt_dir, "ckpt-15.index")
+    (data,) = [os.path.join(ckpt_dir, n) for n in os.listdir(ckpt_dir) if n.startswith("ckpt-15.data")]
+    if damage == "truncate_index":
+        with open(index, "r+b") as f:
+            f.truncate(os.path.getsize(index) // 2)
+    elif damage == "truncate_data":
+        with open(data, "r+b") as f:
+            f.truncate(os.path.getsize(data) // 2)
+    elif damage == "remove_data":
+        os.remove(data)
+    else:
+        raw = bytearray(open(index, "rb").read())
+        raw[len(raw) // 2] ^= 0xFF
+        open(index, "wb").write(bytes(raw))
+    step, task = _resume(tmp_path)
+    assert step == 10 and int(task.optimizer.iterations.numpy()) == 10  # the weights and counter of ckpt-10
+    assert f"checkpoint {ckpt_dir}/ckpt-15 cannot be read" in capsys.readouterr().err
+
+
+def test_when_no_checkpoint_reads_training_stops_instead_of_starting_over(tmp_path):
+    ckpt_dir = _trained(tmp_path)
+    for name in os.listdir(ckpt_dir):
+        if ".data" in name:
+            os.remove(os.path.join(ckpt_dir, name))
+    with pytest.raises(UserError, match="no checkpoint in .* can be read .*refusing to start again from step 0"):
+        _resume(tmp_path)
+
+
+def test_partial_saves_are_cleaned(tmp_path):
+    ckpt_dir = _trained(tmp_path)
+    os.makedirs(os.path.join(ckpt_dir, "ckpt-20_temp", "part-0"))
+    assert _resume(tmp_path)[0] == 15
+    assert not os.path.exists(os.path.join(ckpt_dir, "ckpt-20_temp"))
+
+
+def test_sigint_saves_the_step_the_weights_belong_to(tmp_path):
+    """Ctrl-C during a loop is handled after it: the checkpoint's counter equals the steps its weights made."""
+    import signal
+    import threading
+
+    task = LinearTask({"batch_size": 8})
+    trainer = Trainer(task, str(tmp_path), num_iters=10**6, log_every=10**6, eval_every=10**6, ckpt_every=10**6,
+                      steps_per_loop=50, verbose=False)
+    threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    step, resumed = _resume(tmp_path, num_iters=10**6)
+    assert step > 0 and step % 50 == 0  # a loop boundary
+    assert int(resumed.optimizer.iterations.numpy()) == step  # the weights made exactly that many steps
