@@ -219,6 +219,18 @@ def test_cli_prints_one_line_error_without_traceback(tiny_css, tmp_path):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "batch_size" in proc.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--top_k=-3", "--text=remove top-left red object"], "error: --top_k must be >= 1; got -3"),
+    (["--text=zzz qqq"], "error: no word of the caption 'zzz qqq' is in the TIRG vocabulary"),
+])
+def test_retrieve_errors(trained, tiny_css, args, message):
+    raw, _ = tiny_css
+    records, workdir, _ = trained
+    proc = run_cli("--model=tirg", f"--data_dir={records}", f"--workdir={workdir}", "--mode=retrieve",
+                   f"--image={os.path.join(raw, 'images', 'css_test_000001.png')}", *args, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+
+
 def test_another_architecture_on_a_trained_workdir_is_refused(trained):
     records, workdir, _ = trained
     proc = run_cli("--model=tirg", f"--workdir={workdir}", "--mode=eval", "--composition=concat", "--embed_dim=8",

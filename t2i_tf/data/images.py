@@ -41,6 +41,15 @@ def open_image(data: bytes, what: str = "image", max_pixels: int = MAX_PIXELS) -
     return image
 
 
+def image_header_size(data: bytes, what: str = "image") -> tuple[int, int]:
+    """(width, height) from a PNG / JPEG header, without decoding the pixels; UnreadableImage otherwise."""
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise UnreadableImage(f"{what} is not a PNG or JPEG image ({type(e).__name__})") from None
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """An RGB version: 16-bit greyscale scaled to 8 bits, transparent pixels composited on white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -14,23 +14,28 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from t2i_tf.data.images import read_image
+from t2i_tf.data.images import image_header_size, read_image
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import DESCRIPTION_FILE
 
 MAX_ROWS = 64  # images / captions per request
 MAX_IMAGE_SIDE = 2048  # uploads and gallery images: at most MAX_IMAGE_SIDE^2 pixels
+MAX_REQUEST_PIXELS = 16 * 1024 * 1024  # all images of one request together (~48 MB decoded)
 GALLERY_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _base64_bytes(data: str, what: str) -> bytes:
+    data = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError:
+        raise UserError(f"{what} is not base64-encoded image bytes") from None
 
 
 def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
     """uint8 RGB [H, W, 3] from base64 text (a data: URI prefix is allowed) or raw bytes; UserError if unreadable."""
     if isinstance(data, str):
-        data = data.split(",", 1)[1] if data.startswith("data:") else data
-        try:
-            data = base64.b64decode(data, validate=True)
-        except ValueError:
-            raise UserError(f"{what} is not base64-encoded image bytes") from None
+        data = _base64_bytes(data, what)
     return read_image(data, what, max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE)
 
 
@@ -109,6 +114,12 @@ class DemoModel:
         missing = [k for k in kinds if k not in payload]
         if missing:
             raise UserError(f"{name} needs {', '.join(missing)} (inputs: {', '.join(kinds)})")
+        # Rows and the images' total pixels are checked before anything is decoded.
+        raw_rows = {len(payload[k]) if isinstance(payload[k], list) else 1 for k, kind in kinds.items()
+                    if kind in ("text", "image")}
+        if len(raw_rows) > 1:
+            raise UserError(f"{name}: the image / text inputs must have the same number of rows; got {sorted(raw_rows)}")
+        self._check_pixel_budget([payload[k] for k, kind in kinds.items() if kind == "image"])
         args = {k: self._tensor(k, kind, payload[k], self.signatures[name].structured_input_signature[1][k])
                 for k, kind in kinds.items()}
         rows = {int(v.shape[0]) for k, v in args.items() if kinds[k] in ("text", "image", "array")}
@@ -146,6 +157,18 @@ class DemoModel:
         if not spec.shape.is_compatible_with(array.shape):
             raise UserError(f"{key} must have shape {spec.shape}; got {list(array.shape)}")
         return tf.constant(self._capped(key, array))
+
+    @staticmethod
+    def _check_pixel_budget(values: list[Any]) -> None:
+        """A UserError when the request's images would decode to more than MAX_REQUEST_PIXELS (read from headers)."""
+        total = 0
+        for value in values:
+            for item in (value if isinstance(value, list) else [value])[:MAX_ROWS]:
+                if isinstance(item, str):
+                    width, height = image_header_size(_base64_bytes(item, "image"), "image")
+                    total += width * height
+        if total > MAX_REQUEST_PIXELS:
+            raise UserError(f"the request's images have {total:,} pixels; at most {MAX_REQUEST_PIXELS:,} per request")
 
     @staticmethod
     def _capped(key: str, rows):
@@ -204,9 +227,9 @@ class DemoModel:
         order = np.argsort(-scores, kind="stable")[:top_k]
         results = []
         for i in order:
-            with open(self.gallery_files[i], "rb") as f:
-                thumb = encode_png(decode_image(f.read()))
-            results.append({"file": self.gallery_files[i], "score": float(scores[i]), "image": thumb})
+            thumb = encode_png(read_image(self.gallery_files[i], max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))
+            results.append({"id": int(i), "name": os.path.basename(self.gallery_files[i]), "score": float(scores[i]),
+                            "image": thumb})  # gallery ids and file names: no server paths
         return {"results": results}
 
     # --------------------------------------------------------------- DAMSM

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from t2i_tf.errors import UserError
 from t2i_tf.serve.actions import DemoModel
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+SOCKET_TIMEOUT_S = 10
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
@@ -124,11 +126,38 @@ def render_page(model: DemoModel) -> str:
     return PAGE.format(model=html.escape(str(info["model"])), summary=summary, forms="".join(forms))
 
 
+class BoundedThreadingHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server with at most ``max_workers`` connections served at once (the others wait in a
+    listen backlog of 128) and a time limit on every socket, so idle or slow clients cannot pile up threads."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_workers: int = 32):
+        self._slots = threading.BoundedSemaphore(max_workers)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        self._slots.acquire()  # blocks accepting: further clients wait in the backlog
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
     """An HTTP server for ``model`` (not started: call ``serve_forever``; port 0 picks a free port)."""
     hosts: list[set[str] | None] = []  # filled once the port is known
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = SOCKET_TIMEOUT_S  # a client silent this long is disconnected
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -171,7 +200,7 @@ def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> 
         def log_message(self, fmt: str, *args) -> None:
             print(f"{self.address_string()} {fmt % args}", flush=True)
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = BoundedThreadingHTTPServer((host, port), Handler)
     hosts.append(allowed_hosts(host, server.server_address[1]))
     return server
 

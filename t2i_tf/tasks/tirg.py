@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import keras
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from t2i_tf.data import css
 from t2i_tf.data.records import read_info
-from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
+from t2i_tf.data.text import check_captions, Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
 from t2i_tf.errors import UserError
 from t2i_tf.eval.retrieval import recall_at_k, top_k_gallery
 from t2i_tf.export.tirg import export_tirg
@@ -202,6 +203,10 @@ class TirgTask(RetrievalTask):
         """Top-k gallery images of ``split`` for one uint8 image [H,W,3] and a modification text."""
         if image.ndim != 3 or image.shape[-1] != 3:
             raise UserError(f"expected an RGB image, got an array of shape {image.shape}")
+        if top_k < 1:
+            raise UserError(f"--top_k must be >= 1; got {top_k}")
+        for caption, words in check_captions([text], self.tokenizer.vocabulary, "TIRG vocabulary").items():
+            print(f"note: not in the vocabulary (read as unknown): {' '.join(words)}  [{caption}]", file=sys.stderr)
         resized = tf.image.resize(image[None], [self.image_size, self.image_size], antialias=True)
         query = self.compose_queries(np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8), np.array([text]))[0]
         images, labels = self._gallery(split)

@@ -168,7 +168,8 @@ def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
     g = sigs["embed_image"](image=tf.constant(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])))
     expected = g["embedding"].numpy() @ q["embedding"].numpy()[0]
     best = np.argsort(-expected, kind="stable")[:5]
-    assert [r["file"] for r in out["results"]] == [files[i] for i in best]
+    assert [r["name"] for r in out["results"]] == [os.path.basename(files[i]) for i in best]
+    assert all(os.sep not in r["name"] and isinstance(r["id"], int) for r in out["results"])  # no server paths
     np.testing.assert_allclose(scores, expected[best], atol=1e-5)
     assert decode(out["results"][0]["image"]).shape == query.shape
 
@@ -240,3 +241,44 @@ def test_the_api_refuses_requests_a_foreign_page_could_make(gan_export, headers,
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_idle_connections_are_dropped_and_workers_are_bounded(gan_export, monkeypatch):
+    import socket
+    import time
+
+    from t2i_tf.serve import web
+
+    monkeypatch.setattr(web, "SOCKET_TIMEOUT_S", 1)
+    server = make_server(DemoModel(gan_export), "127.0.0.1", 0)
+    assert server.request_queue_size == 128
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]  # connect, send nothing
+        time.sleep(2.5)
+        for s in idle:  # the server has hung up on each of them
+            s.settimeout(5)
+            assert s.recv(1) == b""
+            s.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            assert json.loads(r.read()) == {"ok": True}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_image_rows_and_pixels_are_checked_before_decoding(gan_export):
+    from t2i_tf.serve.actions import MAX_REQUEST_PIXELS
+
+    model = DemoModel(gan_export)
+    big = base64.b64encode(_png(Image.new("L", (2048, 2048)))).decode()  # small file, 4 MP each
+    with pytest.raises(UserError, match=f"at most {MAX_REQUEST_PIXELS:,} per request"):
+        model._check_pixel_budget([[big] * 5])
+    model._check_pixel_budget([[big] * 4])  # 16 MP: within the budget
+
+
+def _png(image):
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
