@@ -277,41 +277,8 @@ def print_metric_lines(metrics: dict[str, float]) -> None:
         print(f"| {key} | {value:.4g} |")
 
 
-def run() -> int:
-    """Run the selected model and mode; returns a process exit code."""
-    config_module, task_cls = lookup(FLAGS.model)
-    if FLAGS.mode not in MODES:
-        raise UserError(f"--mode must be one of {', '.join(MODES)}; got {FLAGS.mode!r}")
-    schema = config_module.SCHEMA
-    config = resolve_config(schema)
-    check_mode_flags(FLAGS.mode, task_cls)
-    from t2i_tf.train.strategy import make_strategy
-
-    strategy = make_strategy(FLAGS.strategy)  # first: MultiWorkerMirroredStrategy must precede every TF op
-    query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
-    workdir = FLAGS.workdir or task_cls.default_workdir(config)
-    saved = load_run_config(workdir, FLAGS.model)
-    config = apply_saved_config(config, saved, schema)
-    if saved and FLAGS.data_dir is None and os.path.isdir(str(saved.get("data_dir"))):
-        config["data_dir"] = saved["data_dir"]
-    else:
-        config["data_dir"] = resolve_data_dir(config, task_cls)
-
-    from t2i_tf.train.trainer import Trainer
-
-    task = task_cls(config)
-    trainer = Trainer(
-        task,
-        workdir,
-        num_iters=int(config["num_iters"]),
-        strategy=strategy,
-        seed=int(config["seed"]),
-        log_every=int(config["log_every"]),
-        eval_every=int(config["eval_every"]),
-        ckpt_every=int(config["ckpt_every"]),
-        steps_per_loop=int(config["steps_per_loop"]),
-        jit_compile=bool(config["jit_compile"]),
-    )
+def run_mode(task: Any, trainer: Any, workdir: str, query_image: Any) -> None:
+    """Do ``--mode`` with a built task and its Trainer."""
     if FLAGS.mode == "train":
         metrics = trainer.fit()
         print_recall_table(metrics)
@@ -342,6 +309,51 @@ def run() -> int:
             task.export(path)
             print(f"exported step {step} to {path}")
         serve(path, host=FLAGS.host, port=FLAGS.port, gallery_dir=FLAGS.gallery_dir)
+
+
+def run() -> int:
+    """Run the selected model and mode; returns a process exit code."""
+    config_module, task_cls = lookup(FLAGS.model)
+    if FLAGS.mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}; got {FLAGS.mode!r}")
+    schema = config_module.SCHEMA
+    config = resolve_config(schema)
+    check_mode_flags(FLAGS.mode, task_cls)
+    from t2i_tf.train.strategy import make_strategy
+
+    strategy = make_strategy(FLAGS.strategy)  # first: MultiWorkerMirroredStrategy must precede every TF op
+    query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
+    workdir = FLAGS.workdir or task_cls.default_workdir(config)
+    saved = load_run_config(workdir, FLAGS.model)
+    config = apply_saved_config(config, saved, schema)
+    if saved and FLAGS.data_dir is None and os.path.isdir(str(saved.get("data_dir"))):
+        config["data_dir"] = saved["data_dir"]
+    else:
+        config["data_dir"] = resolve_data_dir(config, task_cls)
+
+    import tensorflow as tf
+
+    try:
+        from t2i_tf.train.trainer import Trainer
+
+        task = task_cls(config)
+        trainer = Trainer(
+            task,
+            workdir,
+            num_iters=int(config["num_iters"]),
+            strategy=strategy,
+            seed=int(config["seed"]),
+            log_every=int(config["log_every"]),
+            eval_every=int(config["eval_every"]),
+            ckpt_every=int(config["ckpt_every"]),
+            steps_per_loop=int(config["steps_per_loop"]),
+            jit_compile=bool(config["jit_compile"]),
+        )
+        run_mode(task, trainer, workdir, query_image)
+    except tf.errors.DataLossError as e:  # a truncated or damaged TFRecord file, wherever it was read
+        from t2i_tf.data.records import corrupt_data_error
+
+        raise corrupt_data_error(config.get("data_dir"), e) from None
     return 0
 
 

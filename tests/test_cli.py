@@ -241,6 +241,20 @@ def test_another_architecture_on_a_trained_workdir_is_refused(trained):
                                    "another --workdir")
 
 
+def test_a_truncated_record_file_is_named(tiny_css, tmp_path):
+    import shutil
+
+    _, records = tiny_css
+    copy = str(tmp_path / "records")
+    shutil.copytree(records, copy)
+    shard = os.path.join(copy, "queries_train-00000.tfrecord")
+    with open(shard, "r+b") as f:
+        f.truncate(os.path.getsize(shard) // 2)
+    proc = run_cli("--model=tirg", "--preset=test", f"--data_dir={copy}", f"--workdir={tmp_path / 'w'}", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: a record file of --data_dir is corrupt: {shard} (")
+
+
 def test_bad_files_give_clear_errors(tiny_css, tmp_path):
     raw, records = tiny_css
     # Evaluating without a checkpoint.

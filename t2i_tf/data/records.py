@@ -104,6 +104,25 @@ def shard_paths(data_dir: str, name: str) -> list[str]:
     return paths
 
 
+def corrupt_shards(data_dir: str) -> list[str]:
+    """The TFRecord files of ``data_dir`` that cannot be read to the end (truncated, bad CRC), each with TF's reason."""
+    bad = []
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.tfrecord"))):
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            bad.append(f"{path} ({e.message.splitlines()[0][:120]})")
+    return bad
+
+
+def corrupt_data_error(data_dir: str | None, error: Exception) -> UserError:
+    """The error to show for a DataLossError met while reading ``data_dir``: the corrupt files, named."""
+    bad = corrupt_shards(data_dir) if data_dir and os.path.isdir(data_dir) else []
+    where = "; ".join(bad) if bad else str(error).strip().splitlines()[0][:200]
+    return UserError(f"a record file of --data_dir is corrupt: {where}. Convert the dataset again")
+
+
 def write_info(data_dir: str, info: dict[str, Any]) -> str:
     """Write ``info.json`` (splits, counts, vocabulary, provenance) atomically."""
     return write_text_atomic(os.path.join(data_dir, INFO_FILE), json.dumps(info, indent=1, sort_keys=True))

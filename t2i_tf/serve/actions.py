@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import os
 import threading
 from typing import Any
@@ -137,6 +138,11 @@ class DemoModel:
             texts = [t.strip() for t in texts]
             if not texts or not all(texts):
                 raise UserError(f"{key}: give at least one non-empty line of text")
+            for t in texts:
+                try:
+                    t.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UserError(f"{key}: {t[:40]!r} is not valid Unicode text (a lone surrogate?)") from None
             return tf.constant(self._capped(key, texts))
         if kind == "image":
             images = value if isinstance(value, list) else [value]
@@ -145,8 +151,15 @@ class DemoModel:
                 decoded = [np.asarray(Image.fromarray(im).resize(decoded[0].shape[1::-1])) for im in decoded]
             return tf.constant(np.stack(decoded))
         if kind in ("integer", "number"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "integer" and value != int(value)):
-                raise UserError(f"{key} must be {'an integer' if kind == 'integer' else 'a number'}; got {value!r}")
+            wanted = "an integer" if kind == "integer" else "a number"
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                    kind == "integer" and value != int(value)):
+                raise UserError(f"{key} must be {wanted}; got {value!r}")
+            if kind == "integer":
+                info = np.iinfo(spec.dtype.as_numpy_dtype)
+                if not info.min <= int(value) <= info.max:
+                    raise UserError(f"{key} must be {wanted} in {info.min}..{info.max}; got {value!r}")
+                value = int(value)
             if key == "num_images" and not 1 <= value <= MAX_ROWS:
                 raise UserError(f"num_images must be in 1..{MAX_ROWS}; got {value}")
             return tf.constant(value, spec.dtype)

@@ -22,6 +22,10 @@ SOCKET_TIMEOUT_S = 10
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def allowed_hosts(host: str, port: int) -> set[str] | None:
     """The Host headers the API answers (None: any, for a server bound to every interface). A page on another
     site cannot reach a localhost server under a name it controls (DNS rebinding)."""
@@ -187,7 +191,10 @@ def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> 
                 return self._json(refused[0], {"error": refused[1]})
             try:
                 try:
-                    payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"null")
+                    payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"null",
+                                         parse_constant=_no_constant)
+                except RecursionError:
+                    raise UserError("the request body is JSON nested too deeply") from None
                 except ValueError as e:
                     raise UserError(f"the request body is not JSON ({e})") from None
                 self._json(200, model.run(self.path[len("/api/"):], payload))

@@ -94,7 +94,14 @@ class Trainer:
         """Build the task under the strategy and restore the latest checkpoint; returns the start step."""
         if self._built:
             return int(self.step.numpy())
-        os.makedirs(self.workdir, exist_ok=True)
+        if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
+            raise UserError(f"--workdir {self.workdir} is a file, not a directory")
+        try:
+            os.makedirs(self.workdir, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--workdir {self.workdir} cannot be created ({e.strerror})") from None
+        if not os.access(self.workdir, os.W_OK | os.X_OK):
+            raise UserError(f"--workdir {self.workdir} is not writable")
         if self.seed_global_rng:
             keras.utils.set_random_seed(self.seed)
         check_architecture(self.workdir, self.task)

@@ -131,6 +131,11 @@ def test_generate_over_http_is_the_export_and_is_seeded(gan_export, http):
     ({"text": CAPTIONS}, "generate needs seed"),
     ({"text": CAPTIONS * (MAX_ROWS // 2 + 1), "seed": 0}, f"at most {MAX_ROWS} rows"),
     ([1, 2], "must be a JSON object"),
+    ({"text": CAPTIONS, "seed": 2**63}, "seed must be an integer in -9223372036854775808..9223372036854775807"),
+    ({"text": CAPTIONS, "seed": 1e300}, "seed must be an integer in"),
+    ({"text": CAPTIONS, "seed": 1.5}, "seed must be an integer; got 1.5"),
+    ({"text": ["\ud800"], "seed": 0}, "is not valid Unicode text"),
+    ({"text": 5, "seed": 0}, "text must be a string or a list of strings"),
 ])
 def test_bad_requests_get_400_with_the_reason(gan_export, http, body, message):
     call = http(DemoModel(gan_export))
@@ -143,6 +148,10 @@ def test_unknown_actions_pages_and_malformed_json(gan_export, http):
     status, out = call("/api/retrieve", {"text": "x"})
     assert status == 400 and "has no action 'retrieve'" in out["error"] and "generate" in out["error"]
     assert call("/api/generate", raw=b"{not json")[0] == 400
+    status, out = call("/api/generate", raw=b'{"text": ["a red circle"], "seed": NaN}')
+    assert status == 400 and "NaN is not a JSON number" in out["error"]
+    status, out = call("/api/generate", raw=b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and "nested too deeply" in out["error"]
     assert call("/nope")[0] == 404
 
 

@@ -108,6 +108,14 @@ def test_restore_requires_checkpoint(tmp_path):
         Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=1, verbose=False).restore()
 
 
+def test_a_workdir_that_is_a_file_or_cannot_be_made_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a directory"):
+        Trainer(LinearTask({"batch_size": 8}), str(tmp_path / "file"), num_iters=1, verbose=False).setup()
+    with pytest.raises(UserError, match="cannot be created"):
+        Trainer(LinearTask({"batch_size": 8}), str(tmp_path / "file" / "run"), num_iters=1, verbose=False).setup()
+
+
 def test_bad_schedule_values(tmp_path):
     with pytest.raises(UserError, match="--log_every must be >= 1"):
         Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=1, log_every=0)
