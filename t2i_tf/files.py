@@ -4,6 +4,7 @@ of one: a uniquely named temporary file in the same directory, fsync'd, then ren
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 
@@ -30,3 +31,34 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> str:
             pass
         raise
     return path
+
+
+def start_staging(final_dir: str) -> str:
+    """A new, empty sibling directory to build ``final_dir``'s next version in (see :func:`publish_staging`).
+
+    Staging directories an interrupted build left for ``final_dir`` are removed first.
+    """
+    final_dir = os.path.abspath(final_dir)
+    parent, base = os.path.dirname(final_dir), os.path.basename(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    prefix = f".{base}.staging-"
+    for name in os.listdir(parent):
+        if name.startswith(prefix):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=prefix, dir=parent)
+
+
+def publish_staging(staging: str, final_dir: str) -> None:
+    """Replace ``final_dir`` by the finished ``staging`` directory; the old version is removed only after.
+
+    Until this runs (e.g. a conversion fails half-way), ``final_dir`` keeps its previous, complete contents.
+    """
+    final_dir = os.path.abspath(final_dir)
+    old = None
+    if os.path.exists(final_dir):
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.old-", dir=os.path.dirname(final_dir))
+        os.rmdir(old)
+        os.rename(final_dir, old)
+    os.rename(staging, final_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

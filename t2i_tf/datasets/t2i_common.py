@@ -38,6 +38,7 @@ from t2i_tf.data.records import (ShardedRecordWriter, bytes_feature, float_featu
                                  write_info)
 from t2i_tf.data.text import TOKENIZER_RULE, python_tokens
 from t2i_tf.errors import UserError
+from t2i_tf.files import publish_staging, start_staging
 
 FORMAT = "t2i-v1"
 DEFAULT_MAX_SIDE = 304
@@ -272,7 +273,8 @@ class T2IWriter:
             raise UserError(f"--examples_per_shard must be >= 1, got {examples_per_shard}")
         if vocab_min_count < 1:
             raise UserError(f"--vocab_min_count must be >= 1, got {vocab_min_count}")
-        self.out_dir = out_dir
+        self.final_dir = out_dir
+        self.out_dir = start_staging(out_dir)  # published by finish(): a failed conversion leaves out_dir as it was
         self.dataset = dataset
         self.max_side = int(max_side)
         self.examples_per_shard = int(examples_per_shard)
@@ -410,6 +412,8 @@ class T2IWriter:
         if extra:
             info.update(extra)
         write_info(self.out_dir, info)
+        publish_staging(self.out_dir, self.final_dir)
+        self.out_dir = self.final_dir
         print(summary_line(info, self.out_dir))
         return info
 

@@ -263,3 +263,27 @@ def test_sixteen_bit_pngs_keep_their_pixels_and_other_formats_are_counted(tmp_pa
     got = np.asarray(Image.open(io.BytesIO(records[1]["image"])).convert("RGB"))
     np.testing.assert_array_equal(got[..., 0], grey8)
     assert grey8.min() < 200  # there is something that is not white to keep
+
+
+def test_a_failed_reconversion_leaves_the_previous_records_whole(tmp_path, monkeypatch):
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "tf")
+    splits = {"train": official_split(4, False), "test": official_split(3, False)}
+    write_official(raw, pickle.dumps(np.array(splits, dtype=object), protocol=2))
+    convert.convert_css(raw, out)
+    before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    real = convert._convert_split
+
+    def dies_on_test(split, *args):  # a kill / full disk half-way: train rewritten, test not
+        if split == "test":
+            raise KeyboardInterrupt
+        return real(split, *args)
+
+    monkeypatch.setattr(convert, "_convert_split", dies_on_test)
+    with pytest.raises(KeyboardInterrupt):
+        convert.convert_css(raw, out, image_size=32)
+    after = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    assert after == before  # info.json and every shard as they were
+    monkeypatch.setattr(convert, "_convert_split", real)
+    info = convert.convert_css(raw, out, image_size=32)  # the next conversion replaces them, clears leftovers
+    assert read_info(out) == info and info["image_size"] == 32
+    assert not [n for n in os.listdir(tmp_path) if ".staging-" in n or ".old-" in n]

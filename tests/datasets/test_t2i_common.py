@@ -1,6 +1,7 @@
 """T2IWriter's extra int64 features: written per item, listed in info.json, read back by t2i_dataset."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -59,3 +60,18 @@ def test_every_item_carries_the_same_extras(tmp_path):
         writer.write_split("train", [_item(0, scene_cells=[0] * 9), _item(1)])
     with pytest.raises(UserError, match="captions"):
         T2IWriter(str(tmp_path / "bad2"), "toy", max_side=0).write_split("train", [_item(0, captions=[1])])
+
+
+def test_a_conversion_that_dies_before_finish_leaves_the_previous_records(tmp_path):
+    out = str(tmp_path / "rec")
+    writer = T2IWriter(out, "toy", max_side=0)
+    writer.write_split("train", [_item(i) for i in range(4)])
+    writer.finish("toy", {})
+    before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+    again = T2IWriter(out, "toy", max_side=0)
+    again.write_split("train", [_item(i) for i in range(2)])  # ... and the process dies here
+    assert {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)} == before
+    third = T2IWriter(out, "toy", max_side=0)  # the next conversion clears what the dead one left
+    third.write_split("train", [_item(i) for i in range(3)])
+    assert third.finish("toy", {})["splits"]["train"]["num_examples"] == 3
+    assert sorted(os.listdir(tmp_path)) == ["rec"]

@@ -26,6 +26,7 @@ from t2i_tf.data.css_cells import CODE_RULE, NUM_CELLS, scene_cells
 from t2i_tf.data.records import ShardedRecordWriter, bytes_feature, int64_feature, make_example, write_info
 from t2i_tf.data.safe_pickle import load_npy
 from t2i_tf.errors import UserError
+from t2i_tf.files import publish_staging, start_staging
 
 SPLIT_ORDER = ("train", "val", "test")
 
@@ -168,15 +169,17 @@ def convert_css(raw_dir: str, out_dir: str, image_size: int = 64, examples_per_s
                             "scene_cells_rule": CODE_RULE + "; -1 x 9 = not codable (counted in skipped)",
                             "query_features": ["source_id", "target_id", "text", "source_label",
                                                "target_label", "mod_id"]}
+    staging = start_staging(out_dir)  # out_dir keeps its previous records until this conversion has finished
     for split, sd in _splits(data, npy).items():
-        counts, skipped = _convert_split(split, sd, raw_dir, out_dir, image_size, examples_per_shard, npy)
+        counts, skipped = _convert_split(split, sd, raw_dir, staging, image_size, examples_per_shard, npy)
         info["splits"][split] = counts
         info["skipped"][split] = dict(sorted(skipped.items()))
     gen = os.path.join(raw_dir, GENERATION_FILE)
     if os.path.isfile(gen):
         with open(gen) as f:
             info["generation"] = json.load(f)
-    write_info(out_dir, info)
+    write_info(staging, info)
+    publish_staging(staging, out_dir)
     print(_summary(info))
     return info
 
