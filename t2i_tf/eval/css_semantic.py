@@ -16,11 +16,12 @@ numbers: near 100% there, or the metric means little.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from t2i_tf.data.css_cells import NUM_CELLS, code_factors
+from t2i_tf.data.css_cells import NUM_CELLS, code_factors, combo_mask
+from t2i_tf.data.css_scene import HELD_OUT_COMBOS
 from t2i_tf.errors import UserError
 from t2i_tf.eval.fid import fid_from_features
 
@@ -73,6 +74,35 @@ def semantic_scores(pred_cells: Any, target_cells: Any) -> dict[str, float]:
     out["cell_accuracy_ignore_size"] = float(no_size.mean()) if exact.size else 1.0
     prf = _prf(int((no_size & t_occ).sum()), n_pred, n_target)
     out.update(object_precision_ignore_size=prf[0], object_recall_ignore_size=prf[1], object_f1_ignore_size=prf[2])
+    return out
+
+
+def object_recall_by_novelty(pred_cells: Any, target_cells: Any,
+                             held_out: Sequence[tuple[str, str]] = HELD_OUT_COMBOS) -> dict[str, float]:
+    """Object recall split by the target object's (colour, shape): ``object_recall_novel`` over the combinations
+    never seen in training (``held_out``), ``object_recall_seen`` over the others, with their object counts."""
+    pred, target = _check(pred_cells, "pred_cells"), _check(target_cells, "target_cells")
+    t_occ = target > 0
+    novel = combo_mask(target, held_out) & t_occ
+    hit = (pred == target) & t_occ
+    seen = t_occ & ~novel
+    return {"object_recall_novel": _ratio(int((hit & novel).sum()), int(novel.sum())),
+            "object_recall_seen": _ratio(int((hit & seen).sum()), int(seen.sum())),
+            "objects_novel": float(novel.sum()), "objects_seen": float(seen.sum())}
+
+
+def text_ignoring_partners(target_cells: Any, seed: int, min_cells_apart: int = 2) -> np.ndarray:
+    """For each record, a random other record (seeded) whose scene differs in at least ``min_cells_apart`` cells,
+    -1 when there is none: scoring real images against those scenes is what a generator that draws right-looking
+    scenes but ignores the text scores. (Two cells: a one-edit neighbour of the same base scene differs in one.)"""
+    target = _check(target_cells, "target_cells")
+    rng = np.random.default_rng(seed)
+    apart = (target[:, None, :] != target[None, :, :]).sum(axis=2) >= min_cells_apart
+    out = np.full(len(target), -1, dtype=np.int64)
+    for i in range(len(target)):
+        candidates = np.flatnonzero(apart[i])
+        if candidates.size:
+            out[i] = candidates[rng.integers(candidates.size)]
     return out
 
 

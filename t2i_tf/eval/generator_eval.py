@@ -145,17 +145,24 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
             "r": 1, "mismatched_captions": options.num_mismatched, "mismatched_from": "other classes of the same set",
             "folds": options.splits, "similarity": "cosine", "seed": options.seed}
     if classifier is not None:
-        from t2i_tf.eval.css_semantic import semantic_scores
+        from t2i_tf.eval.css_semantic import object_recall_by_novelty, semantic_scores, text_ignoring_partners
 
         pred, real_pred, target = map(np.concatenate, (pred_cells, real_cells, target_cells))
         for key, value in semantic_scores(pred, target).items():
             metrics[f"css_{key}"] = value
+        for key, value in object_recall_by_novelty(pred, target).items():
+            metrics[f"css_{key}"] = value
         metrics["css_classifier_real_cell_accuracy"] = semantic_scores(real_pred, target)["cell_accuracy"]
-        # What a generator making perfect scenes that ignore the text would score: real scenes read against
-        # the next record's caption.
-        mismatched = semantic_scores(np.roll(real_pred, 1, axis=0), target)
-        metrics["css_reference_mismatched_cell_accuracy"] = mismatched["cell_accuracy"]
-        metrics["css_reference_mismatched_object_f1"] = mismatched["object_f1"]
+        # What a generator drawing right-looking scenes that ignore the text would score: each real image read
+        # against the scene of a random record of another base scene (>= 2 cells apart).
+        partner = text_ignoring_partners(target, options.seed)
+        usable = partner >= 0
+        if usable.any():
+            ignoring = semantic_scores(real_pred[partner[usable]], target[usable])
+            for key in ("cell_accuracy", "object_f1", "scene_accuracy"):
+                metrics[f"css_reference_text_ignoring_{key}"] = ignoring[key]
+        else:
+            protocol["skipped"].append("CSS text-ignoring reference: no two records' scenes are 2 cells apart")
         metrics["css_domain_fid"] = fids["css_domain_fid"].value()
         protocol["css_semantic"] = {
             "classifier_workdir": os.path.abspath(options.css_classifier),
@@ -163,8 +170,12 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
             "scores": "9 cell codes per image vs the record's scene; objects (cell, size, colour, shape) micro-averaged "
                       "precision/recall/F1; scene accuracy = all 9 cells right",
             "trust": "css_classifier_real_cell_accuracy: the classifier on the real images of the same records",
-            "reference": "css_reference_mismatched_*: real images scored against the next record's scene (right-looking "
-                         "scenes that ignore the caption)",
+            "reference": "css_reference_text_ignoring_*: the real image of a random record (seeded by --seed) whose "
+                         "scene differs in >= 2 cells (another base scene) scored against each record's scene: "
+                         f"right-looking scenes that ignore the text ({int(usable.sum())} of {len(target)} records "
+                         "had such a partner)",
+            "novelty": "css_object_recall_novel / _seen: object recall over target objects whose (colour, shape) is "
+                       "held out of training / the others (counts in css_objects_novel / _seen)",
             "domain_fid": "Frechet distance of the classifier's pooled features, real vs generated"}
     return metrics, protocol
 

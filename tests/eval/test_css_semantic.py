@@ -131,3 +131,35 @@ def test_domain_fid():
 def test_loader_needs_a_trained_workdir(tmp_path):
     with pytest.raises(UserError, match="has no config.json: train one first"):
         load_css_classifier(str(tmp_path))
+
+
+def test_object_recall_is_split_by_held_out_colour_shape():
+    from t2i_tf.eval.css_semantic import object_recall_by_novelty
+
+    red_circle = cc.encode_object("small", "red", "circle")  # held out of training
+    blue_triangle = cc.encode_object("large", "blue", "triangle")  # held out
+    green_circle = cc.encode_object("small", "green", "circle")  # seen
+    target = np.zeros([2, 9], np.int64)
+    target[0, [0, 1, 2]] = [red_circle, blue_triangle, green_circle]
+    target[1, [4, 5]] = [green_circle, green_circle]
+    pred = target.copy()
+    pred[0, 1] = 0  # the blue triangle missed
+    pred[1, 5] = red_circle  # a seen object drawn as a novel one
+    out = object_recall_by_novelty(pred, target)
+    assert out == {"object_recall_novel": 0.5, "object_recall_seen": 2 / 3, "objects_novel": 2.0, "objects_seen": 3.0}
+
+
+def test_text_ignoring_partners_are_other_base_scenes_and_seeded():
+    from t2i_tf.eval.css_semantic import text_ignoring_partners
+
+    base = np.zeros(9, np.int64)
+    base[[0, 4]] = [3, 7]
+    one_edit = base.copy()
+    one_edit[8] = 5  # a one-edit neighbour: 1 cell apart
+    other = np.zeros(9, np.int64)
+    other[[2, 6]] = [9, 9]  # another base scene
+    cells = np.stack([base, one_edit, other, other])
+    partners = text_ignoring_partners(cells, seed=0)
+    assert partners[0] in (2, 3) and partners[1] in (2, 3) and partners[2] in (0, 1) and partners[3] in (0, 1)
+    np.testing.assert_array_equal(partners, text_ignoring_partners(cells, seed=0))
+    assert (text_ignoring_partners(np.stack([base, one_edit]), seed=0) == -1).all()  # nobody 2 cells apart

@@ -104,13 +104,20 @@ def test_css_semantic_scores_and_their_protocol(monkeypatch, tmp_path):
     fake = FakeGenerator(n=40, with_cells=True)
     fake.cells[:, :] = 0
     fake.cells[:20, 4] = 7  # half the scenes have one object in the centre
+    fake.cells[:10, 0] = 3  # ... a quarter a second one at the top left
     metrics, protocol = evaluate_generator(fake, EvalOptions(num_images=40, batch_size=16, css_classifier=str(tmp_path),
                                                              num_mismatched=5))
-    assert metrics["css_cell_accuracy"] == pytest.approx((20 * 9 + 20 * 8) / (40 * 9))
+    assert metrics["css_cell_accuracy"] == pytest.approx((20 * 9 + 10 * 8 + 10 * 7) / (40 * 9))
     assert metrics["css_scene_accuracy"] == pytest.approx(0.5)
     assert metrics["css_object_recall"] == 0.0 and metrics["css_object_f1"] == 0.0
     assert metrics["css_domain_fid"] == pytest.approx(0.0, abs=1e-6)  # a copying generator: same features
-    assert metrics["css_reference_mismatched_cell_accuracy"] == metrics["css_cell_accuracy"]  # the reader ignores images
+    # The text-ignoring reference: two-object and empty scenes are 2 cells apart (30 records have a partner);
+    # the reader sees every real image as empty, so it scores those records' scenes against empty predictions.
+    usable = (fake.cells > 0).sum(axis=1) != 1
+    want = css_semantic.semantic_scores(np.zeros([int(usable.sum()), 9], np.int64), fake.cells[usable])
+    assert metrics["css_reference_text_ignoring_cell_accuracy"] == pytest.approx(want["cell_accuracy"])
+    assert "30 of 40 records had such a partner" in protocol["css_semantic"]["reference"]
+    assert metrics["css_objects_novel"] + metrics["css_objects_seen"] == 30
     assert protocol["css_semantic"]["classifier_workdir"] == str(tmp_path)
     with pytest.raises(UserError, match="needs records with scene cell labels"):
         evaluate_generator(FakeGenerator(n=40), EvalOptions(num_images=40, css_classifier=str(tmp_path), num_mismatched=5))

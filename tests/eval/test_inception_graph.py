@@ -221,7 +221,7 @@ def test_missing_and_wrong_files_raise_user_errors(tmp_path):
         info = tarfile.TarInfo("README")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"hi"))
-    with pytest.raises(UserError, match=f"other.tgz.*has no member classify_image_graph_def.pb"):
+    with pytest.raises(UserError, match="other.tgz.*has no member classify_image_graph_def.pb"):
         ig.InceptionGraph(tgz)
 
 
