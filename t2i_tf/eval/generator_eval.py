@@ -109,8 +109,14 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
             real_cells.append(np.asarray(classifier.predict_cells(real)))
             target_cells.append(batch["scene_cells"].numpy())
             fids["css_domain_fid"].update(np.asarray(classifier.features(real)), np.asarray(classifier.features(fake)))
-    if n < options.num_images:
-        raise UserError(f"--eval_images={options.num_images} but the held-out split has only {n} usable records")
+    notes = []
+    if n < options.num_images:  # a small test set: use all of it, and say so
+        if n < options.splits:
+            raise UserError(f"the held-out split has only {n} usable records; at least {options.splits} are needed "
+                            "(the IS splits / R-precision folds)")
+        notes.append(f"--eval_images={options.num_images} asked for, but the held-out split has only {n} usable "
+                     f"records: all {n} were evaluated")
+        print(f"note: {notes[-1]}", flush=True)
 
     metrics: dict[str, float] = {"num_images": float(n)}
     protocol: dict[str, Any] = {
@@ -132,17 +138,24 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
         metrics["fid_keras"] = fids["fid_keras"].value()
         protocol["fid_model"] = fid_model.protocol()
     protocol["skipped"] = []
+    protocol["notes"] = notes
     all_classes = np.concatenate(class_ids)
-    fewest_others = n - np.unique(all_classes, return_counts=True)[1].max()
-    if img_feats and fewest_others < options.num_mismatched:
-        protocol["skipped"].append(f"R-precision: a class has only {fewest_others} captions of other classes among the "
-                                   f"{n} images, {options.num_mismatched} needed (raise --eval_images)")
+    fewest_others = int(n - np.unique(all_classes, return_counts=True)[1].max())
+    if img_feats and fewest_others < 1:
+        protocol["skipped"].append(f"R-precision: all {n} images share one class, so no caption of another class exists")
     elif img_feats:
+        # With fewer other-class captions than asked (a small test set), rank among the ones there are, and say so.
+        num_mismatched = min(options.num_mismatched, fewest_others)
+        if num_mismatched < options.num_mismatched:
+            notes.append(f"R-precision ranks each caption among {num_mismatched} mismatched captions, not "
+                         f"{options.num_mismatched}: a class has only {fewest_others} captions of other classes among "
+                         f"the {n} images (chance is 1/{num_mismatched + 1})")
+            print(f"note: {notes[-1]}", flush=True)
         rp = r_precision(np.concatenate(img_feats), np.concatenate(txt_feats), all_classes,
-                         num_mismatched=options.num_mismatched, folds=options.splits, seed=options.seed)
+                         num_mismatched=num_mismatched, folds=options.splits, seed=options.seed)
         metrics.update(r_precision=rp.mean, r_precision_std=rp.std)
         protocol["r_precision"] = {
-            "r": 1, "mismatched_captions": options.num_mismatched, "mismatched_from": "other classes of the same set",
+            "r": 1, "mismatched_captions": num_mismatched, "mismatched_from": "other classes of the same set",
             "folds": options.splits, "similarity": "cosine", "seed": options.seed}
     if classifier is not None:
         from t2i_tf.eval.css_semantic import object_recall_by_novelty, semantic_scores, text_ignoring_partners

@@ -79,10 +79,15 @@ def test_noise_seed_per_batch_and_image_count():
     fake = FakeGenerator(n=50)
     evaluate_generator(fake, EvalOptions(num_images=45, batch_size=20, seed=7, num_mismatched=5))
     assert fake.seeds == [(7, 0), (7, 1), (7, 2)]
+    # A small test set: R-precision ranks among the other-class captions there are, and the protocol says so.
     few, protocol = evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=20, num_mismatched=99))
-    assert "r_precision" not in few and "R-precision: a class has only 15 captions" in protocol["skipped"][0]
-    with pytest.raises(UserError, match="has only 50 usable records"):
-        evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=60, batch_size=20, num_mismatched=5))
+    assert protocol["r_precision"]["mismatched_captions"] == 15 and 0.0 <= few["r_precision"] <= 1.0
+    assert "among 15 mismatched captions, not 99" in protocol["notes"][0]
+    # Fewer usable records than --eval_images: all of them are evaluated, with a note.
+    every, protocol = evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=60, batch_size=20, num_mismatched=5))
+    assert every["num_images"] == 50 and "only 50 usable records: all 50 were evaluated" in protocol["notes"][0]
+    with pytest.raises(UserError, match="has only 50 usable records; at least 60 are needed"):
+        evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=100, batch_size=20, num_mismatched=5, splits=60))
     with pytest.raises(UserError, match="--eval_images must be >= 10"):
         evaluate_generator(FakeGenerator(n=50), EvalOptions(num_images=5))
 
