@@ -125,8 +125,10 @@ class StackGanTask(GanClsTask):
         return out["cond"], out["features"]
 
     def discriminator_terms(self, images, wrong_images, cond, fake, eps=None, training: bool = True):
-        """GAN-CLS's matching-aware terms on the conditional score; Stage-II averages its unconditional score
-        into the real and fake terms (as StackGAN-Pytorch's compute_discriminator_loss)."""
+        """GAN-CLS's matching-aware terms on the conditional score; Stage-II adds its unconditional score as
+        StackGAN-Pytorch's compute_discriminator_loss (code/miscc/utils.py:55-58) does:
+        ``(real + real_uncond) / 2 + (fake + wrong + fake_uncond) / 3``; the reported ``real`` / ``fake`` terms are
+        the conditional and unconditional ones averaged (as its errD_real / errD_fake)."""
         terms = super().discriminator_terms(images, wrong_images, cond, fake, eps, training)
         if self.stage == 1:
             return terms
@@ -134,9 +136,12 @@ class StackGanTask(GanClsTask):
         real_u = self.discriminator((images, dc), training=training)["uncond"]
         fake_u = self.discriminator((tf.stop_gradient(fake), dc), training=training)["uncond"]
         real = 0.5 * (terms["real"] + gan_losses.d_real_loss(real_u, "bce", self.label_smoothing))
-        fake_t = 0.5 * (terms["fake"] + gan_losses.d_fake_loss(fake_u, "bce"))
-        terms.update(real=real, fake=fake_t, total=real + 0.5 * (fake_t + terms["wrong"]) if "wrong" in terms
-                     else real + fake_t)
+        fake_u_loss = gan_losses.d_fake_loss(fake_u, "bce")
+        if "wrong" in terms:
+            total = real + (terms["fake"] + terms["wrong"] + fake_u_loss) / 3.0
+        else:  # --nocls (not in the official code): real and fake each the mean of their two scores
+            total = real + 0.5 * (terms["fake"] + fake_u_loss)
+        terms.update(real=real, fake=0.5 * (terms["fake"] + fake_u_loss), total=total)
         return terms
 
     def _generator_update(self, images, cond) -> dict[str, tf.Tensor]:

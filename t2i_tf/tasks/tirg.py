@@ -89,9 +89,10 @@ class TirgTask(RetrievalTask):
             )
             s = self.image_size
             self.model((tf.zeros([2, s, s, 3]), tf.ones([2, c["max_text_len"]], tf.int64), tf.zeros([2, s, s, 3])))
+            every = int(c["lr_decay_every"])  # 0: never (google/tirg on CSS)
             self.lr_schedule = keras.optimizers.schedules.ExponentialDecay(
-                c["learning_rate"], decay_steps=max(int(c["lr_decay_every"]), 1),
-                decay_rate=c["lr_decay_factor"], staircase=True,
+                c["learning_rate"], decay_steps=max(every, 1), decay_rate=c["lr_decay_factor"] if every else 1.0,
+                staircase=True,
             )
             self.optimizer = keras.optimizers.SGD(
                 learning_rate=self.lr_schedule, momentum=c["momentum"], weight_decay=c["weight_decay"] or None

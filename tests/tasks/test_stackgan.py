@@ -92,18 +92,26 @@ def test_stage2_refines_the_frozen_stage1(stage1, stage2):
     assert not any("sentence_encoder" in k or "encoder_optimizer" in k for k in task.checkpoint_items())
 
 
-def test_stage2_discriminator_averages_the_unconditional_score(stage2):
+def test_stage2_discriminator_loss_is_the_official_weighting(stage2, monkeypatch):
+    """StackGAN-Pytorch code/miscc/utils.py:55-56: (real + real_uncond) / 2 + (fake + wrong + fake_uncond) / 3,
+    checked on a stand-in D whose conditional / unconditional logits differ per kind of image."""
     task, _, _ = stage2
-    images = tf.random.uniform([3, 32, 32, 3], -1, 1)
-    wrong, fake = tf.random.uniform([3, 32, 32, 3], -1, 1), tf.random.uniform([3, 32, 32, 3], -1, 1)
-    cond = tf.random.normal([3, task.cond_dim])
-    terms = task.discriminator_terms(images, wrong, cond, fake, training=False)
-    dc = task.d_condition(cond)
-    out = {k: task.discriminator((x, dc), training=False) for k, x in (("real", images), ("wrong", wrong), ("fake", fake))}
-    real = 0.5 * (gan_losses.d_real_loss(out["real"]["cond"]) + gan_losses.d_real_loss(out["real"]["uncond"]))
-    fake_t = 0.5 * (gan_losses.d_fake_loss(out["fake"]["cond"]) + gan_losses.d_fake_loss(out["fake"]["uncond"]))
-    expected = real + 0.5 * (fake_t + gan_losses.d_fake_loss(out["wrong"]["cond"]))
-    np.testing.assert_allclose(terms["total"].numpy(), expected.numpy(), rtol=1e-5)
+    logits = {0.1: (2.0, -1.0), 0.2: (0.5, 0.0), 0.3: (-3.0, 1.5)}  # real, wrong, fake: (cond, uncond)
+
+    def stand_in(inputs, training=False):
+        x, _ = inputs
+        cond, uncond = logits[round(float(x[0, 0, 0, 0]), 1)]
+        n = tf.shape(x)[0]
+        return {"cond": tf.fill([n], cond), "uncond": tf.fill([n], uncond), "features": tf.zeros([n, 1])}
+
+    monkeypatch.setattr(task, "discriminator", stand_in)
+    images, wrong, fake = (tf.fill([2, 32, 32, 3], v) for v in (0.1, 0.2, 0.3))
+    terms = task.discriminator_terms(images, wrong, tf.random.normal([2, task.cond_dim]), fake, training=False)
+    bce = lambda x, label: float(tf.nn.sigmoid_cross_entropy_with_logits(labels=[float(label)], logits=[x])[0])  # noqa: E731
+    expected = (bce(2.0, 1) + bce(-1.0, 1)) / 2 + (bce(-3.0, 0) + bce(0.5, 0) + bce(1.5, 0)) / 3
+    np.testing.assert_allclose(terms["total"].numpy(), [expected, expected], rtol=1e-5)
+    old = (bce(2.0, 1) + bce(-1.0, 1)) / 2 + 0.25 * bce(-3.0, 0) + 0.25 * bce(1.5, 0) + 0.5 * bce(0.5, 0)
+    assert abs(old - expected) > 1e-2  # the weighting this replaced (0.0165 apart here)
 
 
 def test_export_generates_what_the_task_generates(stage2, tmp_path):

@@ -70,3 +70,17 @@ def test_parse_blocks():
     for bad in ("", "2,,2", "0,1", "a"):
         with pytest.raises(UserError):
             parse_blocks(bad)
+
+
+@pytest.mark.parametrize("every, factor, at_step, expected", [
+    (0, 0.1, 1_000_000, 1e-2),  # 0: never decays (the official CSS setting), not "every step"
+    (100, 0.1, 99, 1e-2),
+    (100, 0.1, 100, 1e-3),
+    (100, 0.1, 250, 1e-4),
+])
+def test_learning_rate_step_decay(tiny_css, tmp_path, every, factor, at_step, expected):
+    _, records = tiny_css
+    task = TirgTask(dict(cfg.TEST, data_dir=records, learning_rate=1e-2, lr_decay_every=every, lr_decay_factor=factor))
+    task.prepare(str(tmp_path))
+    task.build(tf.distribute.get_strategy())
+    assert float(task.learning_rate(tf.constant(at_step, tf.int64))) == pytest.approx(expected, rel=1e-5)
