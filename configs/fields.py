@@ -109,6 +109,8 @@ FIELDS: dict[str, Field] = {
     "stage1_workdir": Field(str, "stackgan --stage=2: the trained Stage-I run."),
     "tirg_workdir": Field(str, "stackgan_tirg: the trained --model=tirg run whose composed features condition it."),
     "c_dim": Field(int, "Conditioning augmentation size.", check=_p),
+    "ca_activation": Field(str, "StackGAN conditioning augmentation: relu (Linear(E -> 2 c_dim) + ReLU, StackGAN's) | "
+                                "glu (Linear(E -> 4 c_dim) + GLU, StackGAN++ / AttnGAN's).", choices=("relu", "glu")),
     "kl_coef": Field(float, "Weight of the conditioning augmentation KL term.", check=_nn),
     "num_residual": Field(int, "Residual blocks in the refining generator stages.", check=_p),
     "damsm_workdir": Field(str, "attngan: the trained --model=damsm run (frozen text / image encoders)."),

@@ -13,7 +13,7 @@ from configs.schema import Schema, even_pairs
 
 # StackGAN Stage-I's keys, less those of text and of Stage-II (the condition is TIRG's, the data CSS).
 KEYS = ("dataset", "tirg_workdir", "image_size", "batch_size", "num_iters", "optimizer", "learning_rate", "beta1",
-        "beta2", "lr_decay", "lr_decay_every", "z_dim", "c_dim", "ngf", "ndf", "kl_coef", "cls", "label_smoothing",
+        "beta2", "lr_decay", "lr_decay_every", "z_dim", "c_dim", "ca_activation", "ngf", "ndf", "kl_coef", "cls", "label_smoothing",
         "l1_loss", "l1_coef", "eval_batch_size", "eval_images", "num_samples", "eval_every", "log_every", "ckpt_every",
         *RUN_DEFAULTS)
 

@@ -35,7 +35,7 @@ class StackGanTask(GanClsTask):
 
     name = "stackgan"
     fixed_settings = {"gan_type": "gan", "interp": False, "feature_matching": False, "d_norm": "batch", "diter": 1}
-    architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "num_residual",
+    architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "ca_activation", "num_residual",
                          "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width")
 
     @classmethod
@@ -80,7 +80,8 @@ class StackGanTask(GanClsTask):
         c = self.config
         cd, emb = int(c["c_dim"]), self.cond_dim
         if self.stage == 1:
-            self.generator = StageIGenerator(self.image_size, int(c["ngf"]), int(c["z_dim"]), cd, name="generator")
+            self.generator = StageIGenerator(self.image_size, int(c["ngf"]), int(c["z_dim"]), cd,
+                                             ca_activation=c["ca_activation"], name="generator")
             self.discriminator = StageIDiscriminator(self.image_size, int(c["ndf"]), cd, name="discriminator")
             self.generator((tf.zeros([2, int(c["z_dim"])]), tf.zeros([2, emb]), None))
         else:
@@ -91,7 +92,8 @@ class StackGanTask(GanClsTask):
             if isinstance(self.conditioner, SentenceEncoderConditioner):
                 self.conditioner.share(self.stage1.conditioner)  # Stage-I's encoders, frozen
             self.generator = StageIIGenerator(self.stage1_size, self.image_size, int(c["ngf"]), cd,
-                                              int(c["num_residual"]), name="generator")
+                                              int(c["num_residual"]), ca_activation=c["ca_activation"],
+                                              name="generator")
             self.discriminator = StageIIDiscriminator(self.image_size, int(c["ndf"]), cd, name="discriminator")
             s1 = self.stage1_size
             self.generator((tf.zeros([2, s1, s1, 3]), tf.zeros([2, emb]), None))

@@ -37,7 +37,7 @@ class StackGanTirgTask(StackGanTask):
     name = "stackgan_tirg"
     takes_source_image = True
     fixed_settings = dict(StackGanTask.fixed_settings, stage=1)
-    architecture_keys = ("image_size", "ngf", "ndf", "z_dim", "c_dim")
+    architecture_keys = ("image_size", "ngf", "ndf", "z_dim", "c_dim", "ca_activation")
 
     @classmethod
     def default_workdir(cls, config: dict[str, Any]) -> str:

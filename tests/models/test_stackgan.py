@@ -236,3 +236,17 @@ def test_checkpoint_restores_every_variable_and_the_outputs(tmp_path):
     assert any(np.abs(e.numpy() - f.numpy()).max() > 0 for e, f in zip(expected, fresh))  # restoring changed them
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(e.numpy(), g.numpy())
+
+
+def test_paper_preset_conditioning_augmentation_is_stackgans():
+    """StackGAN-Pytorch code/model.py:50-54: Linear(1024 -> 2 c_dim) + ReLU, so official weights fit: 262,400
+    parameters for c_dim 128 (the StackGAN++ GLU form has twice as many)."""
+    from configs import stackgan
+
+    sizes = {}
+    for activation in ("relu", "glu"):
+        g = StageIGenerator(16, ngf=4, z_dim=8, c_dim=stackgan.PAPER["c_dim"], ca_activation=activation)
+        g((tf.zeros([2, 8]), tf.zeros([2, 1024]), None))
+        sizes[activation] = g.ca.count_params()
+    assert stackgan.PAPER["ca_activation"] == "relu" and sizes["relu"] == 1024 * 256 + 256 == 262_400
+    assert sizes["glu"] - sizes["relu"] == 262_400
