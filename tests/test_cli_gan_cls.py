@@ -82,7 +82,11 @@ def test_eval_writes_the_metrics_json(run):
     assert f"generator metrics at step 2 -> {metrics_path}" in proc.stdout
     record = json.load(open(metrics_path))
     assert record["step"] == 2 and record["metrics"]["num_images"] == 12
-    assert record["protocol"]["text_encoder"] == "bilstm" and any("R-precision" in s for s in record["protocol"]["skipped"])
+    assert record["protocol"]["text_encoder"] == "bilstm"
+    # 12 images leave fewer than 99 captions of other classes: R-precision ranks among those there are, and says so.
+    k = record["protocol"]["r_precision"]["mismatched_captions"]
+    assert 1 <= k < 99 and "r_precision" in record["metrics"]
+    assert any(f"among {k} mismatched captions, not 99" in note for note in record["protocol"]["notes"])
 
 
 def test_generate_upscaled_with_srcnn(run, tmp_path):
