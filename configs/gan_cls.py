@@ -19,6 +19,10 @@ from __future__ import annotations
 from configs.fields import RUN_DEFAULTS, checked, fields_of, restricted
 from configs.schema import Schema, at_least
 
+# The co-trained BiLSTM sentence encoder's settings (text_encoder=bilstm): StackGAN conditions through the same one.
+SENTENCE_ENCODER_KEYS = ("max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
+                         "encoder_learning_rate", "match_gamma")
+
 PAPER = dict(
     eval_images=1000,
     dataset="cub",

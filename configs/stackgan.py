@@ -13,8 +13,16 @@ ceil(8855 / 64) = 139 iterations per epoch: 16,680 iterations, decay every 2,780
 
 from __future__ import annotations
 
+from configs import gan_cls
 from configs.fields import RUN_DEFAULTS, checked, fields_of, restricted
 from configs.schema import Schema, at_least
+
+
+
+def _sentence_encoder(preset: str) -> dict:
+    """GAN-CLS's sentence-encoder settings in ``preset`` (the same conditioner, configs/gan_cls.py)."""
+    return {key: gan_cls.PRESETS[preset][key] for key in gan_cls.SENTENCE_ENCODER_KEYS}
+
 
 PAPER = dict(
     RUN_DEFAULTS,
@@ -45,14 +53,8 @@ PAPER = dict(
     l1_coef=50.0,
     random_flip=True,
     random_crop=True,
-    # Sentence encoder (text_encoder=bilstm): only used when the records have no embeddings.
-    max_text_len=48,
-    text_dim=1024,
-    text_embed_dim=300,
-    text_hidden_dim=512,
-    encoder_width=64,
-    encoder_learning_rate=2e-4,
-    match_gamma=10.0,
+    # Sentence encoder (text_encoder=bilstm, only used when the records have no embeddings): GAN-CLS's.
+    **_sentence_encoder("paper"),
     eval_batch_size=64,
     eval_images=1000,
     num_samples=64,
@@ -77,12 +79,7 @@ CPU_CHANGES = dict(
     ndf=16,
     num_residual=2,
     random_flip=False,
-    max_text_len=32,
-    text_dim=128,
-    text_embed_dim=64,
-    text_hidden_dim=64,
-    encoder_width=16,
-    encoder_learning_rate=1e-3,
+    **_sentence_encoder("cpu"),
     num_samples=16,
     eval_every=500,
     log_every=100,
@@ -100,10 +97,7 @@ TEST_CHANGES = dict(
     c_dim=8,
     z_dim=8,
     num_residual=1,
-    text_dim=8,
-    text_embed_dim=8,
-    text_hidden_dim=8,
-    encoder_width=4,
+    **_sentence_encoder("test"),
     eval_batch_size=8,
     eval_images=16,
     num_samples=4,
