@@ -55,9 +55,12 @@ def test_generate_sheet_holds_the_exports_images_and_the_captions(run, tmp_path)
     proc = run_cli(*base(run), "--mode=export", f"--export_dir={export_dir}")
     assert "signatures generate" in proc.stdout
     texts = [c for c in CAPTIONS for _ in range(3)]  # each caption 3 times, as --num_samples=3 draws them
-    exported = tf.saved_model.load(export_dir).signatures["generate"](
-        text=tf.constant(texts), seed=tf.constant(3, tf.int64))["images"].numpy()
+    generate = tf.saved_model.load(export_dir).signatures["generate"]
+    exported = generate(text=tf.constant(texts), seed=tf.constant(3, tf.int64))["images"].numpy()
     assert exported.shape == (6, 16, 16, 3) and exported.dtype == np.uint8
+    # The export says how many words of each text it knows: 0 for a text the CLI and the demo refuse.
+    known = generate(text=tf.constant(["a large zzz", "zzz qqq", ""]), seed=tf.constant(0, tf.int64))["known_words"]
+    assert known.numpy().tolist() == [2, 0, 0]
 
     sheet_path = str(tmp_path / "sheet.png")
     proc = run_main(*base(run), "--mode=generate", f"--text={' | '.join(CAPTIONS)}", "--num_samples=3", "--seed=3",

@@ -63,6 +63,15 @@ def check_captions(captions: Iterable[str], vocabulary: list[str], vocabulary_na
     return unknown
 
 
+KNOWN_WORDS_RULE = ("known_words: int32 [N], the words of each text found in the vocabulary; 0 means the images "
+                    "follow padding and unknown-word tokens only (the demo and the CLI refuse such texts)")
+
+
+def known_word_counts(tokens: tf.Tensor) -> tf.Tensor:
+    """int32 [N]: how many of each row's token ids are vocabulary words (not padding 0, not unknown 1)."""
+    return tf.reduce_sum(tf.cast(tokens > 1, tf.int32), axis=1)
+
+
 class Tokenizer(tf.Module):
     """Raw strings [N] -> int64 token ids [N, max_len] (0 = padding, 1 = out of vocabulary).
 

@@ -106,7 +106,14 @@ class DemoModel:
         if action not in self.signatures:
             raise UserError(f"this {self.description.get('model')} export has no action {action!r}; "
                             f"it has {', '.join(self.actions)}")
-        return {k: self._output(v) for k, v in self.call(action, payload).items()}
+        out = self.call(action, payload)
+        if "known_words" in out:  # a text with no vocabulary word would be drawn from unknown tokens only
+            texts = payload.get("text")
+            texts = [texts] if isinstance(texts, str) else texts
+            for text, known in zip(texts, out["known_words"]):
+                if int(known) == 0:
+                    raise UserError(f"no word of the text {text.strip()!r} is in the model's vocabulary")
+        return {k: self._output(v) for k, v in out.items()}
 
     def call(self, name: str, payload: dict[str, Any]) -> dict[str, np.ndarray]:
         """Call signature ``name`` on JSON inputs (texts as lists of strings, images as base64, scalars as

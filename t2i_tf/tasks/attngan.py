@@ -24,7 +24,7 @@ import tensorflow as tf
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import t2i_dataset
-from t2i_tf.data.text import check_captions
+from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts, check_captions
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
@@ -297,7 +297,8 @@ class AttnGanTask(GeneratorTask):
         description = {"model": "attngan", "image_size": self.image_size, "z_dim": int(self.config["z_dim"]),
                        "generator": "ema" if self.ema else "trained",
                        "signatures": {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"},
-                                                   "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}}},
+                                                   "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]",
+                                                               "known_words": KNOWN_WORDS_RULE}}},
                        "noise": NOISE_RULE}
         write_export_description(path, description)
         return description
@@ -319,4 +320,4 @@ class AttnGanServing(tf.Module):
         words, sentence = self.text_encoder(tokens, training=False)
         z = generator_noise(tf.shape(text)[0], self.z_dim, seed)
         out = self.generator((z, sentence, words, token_mask(tokens), None), training=False)
-        return {"images": to_uint8(out["images"][-1])}
+        return {"images": to_uint8(out["images"][-1]), "known_words": known_word_counts(tokens)}

@@ -42,7 +42,7 @@ import tensorflow as tf
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info, shard_paths
 from t2i_tf.data.t2i import t2i_dataset
-from t2i_tf.data.text import check_captions, Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
+from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts, check_captions, Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
@@ -490,7 +490,8 @@ class GanClsTask(GeneratorTask):
             setattr(module, key, trackable)
         if text:
             signatures = {"generate": module.generate}
-            described = {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"}}}
+            described = {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"},
+                                      "known_words": KNOWN_WORDS_RULE}}
         elif self.cond_dim:
             signatures = {"generate_from_embedding": module.generate_from_embedding}
             described = {"generate_from_embedding": {"inputs": {"embedding": f"float32 [N,{self.cond_dim}]",
@@ -541,8 +542,9 @@ class GanClsServing(tf.Module):
         return {"images": to_uint8(self.image_fn(z, cond))}
 
     def _generate(self, text, seed):
-        cond = normalize_sentence(self.text_encoder(self.tokenizer(text), training=False))
-        return self._images(self._noise(tf.shape(text)[0], seed), cond)
+        tokens = self.tokenizer(text)
+        cond = normalize_sentence(self.text_encoder(tokens, training=False))
+        return dict(self._images(self._noise(tf.shape(text)[0], seed), cond), known_words=known_word_counts(tokens))
 
     def _generate_from_embedding(self, embedding, seed):
         return self._images(self._noise(tf.shape(embedding)[0], seed), embedding)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from t2i_tf.data import css
 from t2i_tf.data.pixels import from_uint8, to_uint8
+from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.models.noise import NOISE_RULE, generator_noise
@@ -192,7 +193,8 @@ class StackGanTirgTask(StackGanTask):
         described = {"generate": {"inputs": {"image": "uint8 [N,H,W,3] source images (resized to "
                                                       f"{self.records_size})", "text": "string [N] modifications",
                                              "seed": "int64 scalar"},
-                                  "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]"}}}
+                                  "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]",
+                                              "known_words": KNOWN_WORDS_RULE}}}
         description = {"model": self.name, "image_size": self.image_size, "z_dim": int(self.config["z_dim"]),
                        "signatures": described,
                        "noise": NOISE_RULE}
@@ -215,6 +217,7 @@ class _TirgGeneratorServing(tf.Module):
     def _generate(self, image, text, seed):
         src = tf.image.resize(tf.cast(image, tf.float32), [self.source_size, self.source_size], antialias=True)
         src = tf.clip_by_value(tf.round(src), 0.0, 255.0) / 127.5 - 1.0
-        cond = self.tirg.compose(src, self.tokenizer(text), training=False)
+        tokens = self.tokenizer(text)
+        cond = self.tirg.compose(src, tokens, training=False)
         z = generator_noise(tf.shape(text)[0], self.z_dim, seed)
-        return {"images": to_uint8(self._fake_images(z, cond))}
+        return {"images": to_uint8(self._fake_images(z, cond)), "known_words": known_word_counts(tokens)}

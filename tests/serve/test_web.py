@@ -136,6 +136,7 @@ def test_generate_over_http_is_the_export_and_is_seeded(gan_export, http):
     ({"text": CAPTIONS, "seed": 1.5}, "seed must be an integer; got 1.5"),
     ({"text": ["\ud800"], "seed": 0}, "is not valid Unicode text"),
     ({"text": 5, "seed": 0}, "text must be a string or a list of strings"),
+    ({"text": ["a red circle", "zzz qqq"], "seed": 0}, "no word of the text 'zzz qqq' is in the model's vocabulary"),
 ])
 def test_bad_requests_get_400_with_the_reason(gan_export, http, body, message):
     call = http(DemoModel(gan_export))
