@@ -287,3 +287,35 @@ def test_a_failed_reconversion_leaves_the_previous_records_whole(tmp_path, monke
     info = convert.convert_css(raw, out, image_size=32)  # the next conversion replaces them, clears leftovers
     assert read_info(out) == info and info["image_size"] == 32
     assert not [n for n in os.listdir(tmp_path) if ".staging-" in n or ".old-" in n]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda sd: sd.update(labels=["0", "1", "2", "3"]), r"labels\[0\] must be an int64, got '0'"),
+    (lambda sd: sd.update(labels=[0, 1, 1e30, 3]), r"labels\[2\] must be an int64, got 1e\+30"),
+    (lambda sd: sd.update(labels=[0, 1, 2, 2**70]), r"labels\[3\] must be an int64"),
+    (lambda sd: sd.update(mods=7), "'mods' must be a list of"),
+    (lambda sd: sd.update(objects_img=None), "'objects_img' must be a list of object lists, got NoneType"),
+    (lambda sd: sd["mods"][1].update({"from": "0"}), "mods\\[1\\] 'from': expected a list of image indices, got str"),
+])
+def test_wrong_typed_fields_are_clear_errors(tmp_path, change, message):
+    raw = str(tmp_path / "raw")
+    split = official_split(4, False)
+    change(split)
+    write_official(raw, pickle.dumps(np.array({"train": split}, dtype=object), protocol=2))
+    with pytest.raises(UserError, match=message):
+        convert.convert_css(raw, str(tmp_path / "out"))
+
+
+def test_silently_wrong_queries_are_now_counted_skips(tmp_path):
+    """A to_str of None used to become the text "None", an index of 1.7 the image 1."""
+    raw = str(tmp_path / "raw")
+    split = official_split(4, False)
+    split["mods"].append({"from": [0], "to": [1], "to_str": None})
+    split["mods"].append({"from": [1.7], "to": [2], "to_str": "remove the cube"})
+    split["mods"].append({"from": [2.0], "to": [3], "to_str": "remove the cube"})  # 2.0 is index 2
+    write_official(raw, pickle.dumps(np.array({"train": split}, dtype=object), protocol=2))
+    info = convert.convert_css(raw, str(tmp_path / "out"))
+    skipped = info["skipped"]["train"]
+    assert skipped["query_text_not_a_string"] == 1 and skipped["query_id_out_of_range"] == 1
+    texts = [r["text"] for r in read_records(str(tmp_path / "out"), "queries_train")]
+    assert "None" not in texts and info["splits"]["train"]["num_queries"] == 4  # the 3 official + the 2.0 one

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 from PIL import Image
 
 from t2i_tf.datasets.css.generate import GENERATION_FILE, IMAGES_DIR, NPY_NAME, atomic_build, ensure_css_data
@@ -72,19 +73,41 @@ def _queries(mods: Sequence[Any], where: str) -> Iterator[tuple[int, Any, Any, s
     """(mod_id, source, target, text) for every from/to pair; unpaired entries yield None targets."""
     for mod_id, mod in enumerate(mods):
         w = f"{where} mods[{mod_id}]"
-        sources, targets = list(_field(mod, "from", w)), list(_field(mod, "to", w))
-        text = text_value(_field(mod, "to_str", w))
+        sources, targets = _id_list(_field(mod, "from", w), f"{w} 'from'"), _id_list(_field(mod, "to", w), f"{w} 'to'")
+        raw_text = _field(mod, "to_str", w)
+        text = text_value(raw_text) if isinstance(raw_text, (str, bytes)) else None  # None: counted, not "None"
         for j in range(max(len(sources), len(targets))):
             yield mod_id, sources[j] if j < len(sources) else None, targets[j] if j < len(targets) else None, text
 
 
+def _id_list(value: Any, where: str) -> list:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise UserError(f"{where}: expected a list of image indices, got {type(value).__name__}")
+    return list(value)
+
+
 def _as_id(value: Any, n: int) -> int | None:
     """An image index in [0, n), or None when it is not one."""
-    try:
-        i = int(value)
-    except (TypeError, ValueError):
+    if isinstance(value, (bool, np.bool_)):
         return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)  # 3.0 is index 3
+    if not isinstance(value, (int, np.integer)):
+        return None  # 1.7, "3", None: not an index (it used to be truncated to one)
+    i = int(value)
     return i if 0 <= i < n else None
+
+
+def _labels(values: Any, where: str) -> list[int]:
+    """The 'labels' list as int64-range ints; a UserError naming the first that is not one."""
+    if not isinstance(values, (list, tuple, np.ndarray)):
+        raise UserError(f"{where}: 'labels' must be a list of ints, got {type(values).__name__}")
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not -2**63 <= int(v) < 2**63:
+            raise UserError(f"{where}: labels[{i}] must be an int64, got {v!r}")
+        out.append(int(v))
+    return out
 
 
 def _convert_split(split: str, sd: dict, raw_dir: str, out_dir: str, image_size: int,
@@ -92,10 +115,14 @@ def _convert_split(split: str, sd: dict, raw_dir: str, out_dir: str, image_size:
     """Write one split's image and query shards; returns its counts and skip reasons."""
     where = f"{npy} split '{split}'"
     objects_img = _field(sd, "objects_img", where)
+    if not isinstance(objects_img, (list, tuple, np.ndarray)):
+        raise UserError(f"{where}: 'objects_img' must be a list of object lists, got {type(objects_img).__name__}")
     num_ids = len(objects_img)
     mods = _field(sd, "mods", where)
+    if not isinstance(mods, (list, tuple, np.ndarray)):
+        raise UserError(f"{where}: 'mods' must be a list of {{'from', 'to', 'to_str'}} dicts, got {type(mods).__name__}")
     labels_key = "labels" if "labels" in sd or b"labels" in sd else None
-    labels = [int(x) for x in _field(sd, "labels", where)] if labels_key else list(range(num_ids))
+    labels = _labels(_field(sd, "labels", where), where) if labels_key else list(range(num_ids))
     if len(labels) != num_ids:
         raise UserError(f"{where}: 'labels' has {len(labels)} entries but 'objects_img' has {num_ids}")
     skipped: Counter = Counter()
@@ -134,6 +161,9 @@ def _convert_split(split: str, sd: dict, raw_dir: str, out_dir: str, image_size:
             s, t = _as_id(src, num_ids), _as_id(dst, num_ids)
             if s is None or t is None:
                 skipped["query_id_out_of_range"] += 1
+                continue
+            if text is None:
+                skipped["query_text_not_a_string"] += 1
                 continue
             if s in bad or t in bad:
                 skipped["query_image_skipped"] += 1
