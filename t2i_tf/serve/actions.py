@@ -20,7 +20,8 @@ from t2i_tf.errors import UserError
 from t2i_tf.export.description import DESCRIPTION_FILE
 
 MAX_ROWS = 64  # images / captions per request
-MAX_IMAGE_SIDE = 2048  # uploads and gallery images: at most MAX_IMAGE_SIDE^2 pixels
+MAX_IMAGE_SIDE = 2048
+MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE  # any one upload or gallery image
 MAX_REQUEST_PIXELS = 16 * 1024 * 1024  # all images of one request together (~48 MB decoded)
 GALLERY_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -37,7 +38,7 @@ def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
     """uint8 RGB [H, W, 3] from base64 text (a data: URI prefix is allowed) or raw bytes; UserError if unreadable."""
     if isinstance(data, str):
         data = _base64_bytes(data, what)
-    return read_image(data, what, max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE)
+    return read_image(data, what, max_pixels=MAX_IMAGE_PIXELS)
 
 
 def encode_png(image: np.ndarray) -> str:
@@ -221,7 +222,7 @@ class DemoModel:
         for name in names:
             path = os.path.join(gallery_dir, name)
             try:
-                batch.append(read_image(path, path, max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))  # FIFOs etc. refused
+                batch.append(read_image(path, path, max_pixels=MAX_IMAGE_PIXELS))  # FIFOs etc. refused
                 files.append(path)
             except (UserError, OSError):
                 self.gallery_skipped.append(path)
@@ -247,7 +248,7 @@ class DemoModel:
         order = np.argsort(-scores, kind="stable")[:top_k]
         results = []
         for i in order:
-            thumb = encode_png(read_image(self.gallery_files[i], max_pixels=MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))
+            thumb = encode_png(read_image(self.gallery_files[i], max_pixels=MAX_IMAGE_PIXELS))
             results.append({"id": int(i), "name": os.path.basename(self.gallery_files[i]), "score": float(scores[i]),
                             "image": thumb})  # gallery ids and file names: no server paths
         return {"results": results}

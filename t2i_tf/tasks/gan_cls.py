@@ -97,7 +97,7 @@ def image_grid(images: tf.Tensor, cols: int | None = None) -> tf.Tensor:
 
 
 class GanClsTask(GeneratorTask):
-    """Trains a conditional (or vanilla) DCGAN / WGAN on text-to-image records (datasets/t2i_common.py schema)."""
+    """Trains a conditional (or vanilla) DCGAN / WGAN on text-to-image records (t2i_tf/datasets/t2i_common.py schema)."""
 
     name = "gan_cls"
     architecture_keys = ("image_size", "gan_type", "text_encoder", "ngf", "ndf", "z_dim", "proj_dim", "d_norm",

@@ -7,7 +7,7 @@ image at ``image_size``. D is matching-aware on the same feature (real target / 
 generated), as in :mod:`t2i_tf.tasks.stackgan`.
 
 Evaluation (``--mode=eval``): held-out queries in file order; CSS semantic accuracy of the generated image
-against the *target* scene's cells (datasets/css/convert.py stores them per image), R-precision in TIRG's
+against the *target* scene's cells (t2i_tf/datasets/css/convert.py stores them per image), R-precision in TIRG's
 own retrieval space (the generated image's TIRG embedding ranked against its query's composed feature
 and 99 queries with other target labels), domain FID.
 """
