@@ -1,10 +1,23 @@
-"""DAMSM pre-training defaults: the paper's hyperparameters plus presets for CPU runs and tests.
+r"""DAMSM pre-training defaults: the paper's hyperparameters plus presets for CPU runs and tests.
 
-PAPER follows taoxugit/AttnGAN's cfg/DAMSM/bird.yml and pretrain_DAMSM.py: images at 299 through a frozen
-ImageNet Inception-v3 (regions from Mixed_6e, 17x17), 256-d features (a BiLSTM of 2 x 128), 300-d word
-embeddings, 18 words per caption, batch 48, Adam lr 2e-3 beta1 0.5, RNN gradients clipped to norm 0.25,
-gamma1 4, gamma2 5, gamma3 10, 600 epochs (CUB: 8,855 images / 48 = 185 iterations per epoch: 111,000).
-The Inception weights are read from ``inception_weights`` (nothing is downloaded).
+PAPER follows taoxugit/AttnGAN's code/cfg/DAMSM/bird.yml and code/pretrain_DAMSM.py: images at 299 through a
+frozen ImageNet Inception-v3 (torchvision's network, reproduced exactly: t2i_tf/models/inception_v3.py; regions
+from Mixed_6e, 17x17), 256-d features (a BiLSTM of 2 x 128), 300-d word embeddings, 18 words per caption, batch
+48, Adam lr 2e-3 beta1 0.5, RNN gradients clipped to norm 0.25, gamma1 4, gamma2 5, gamma3 10. An epoch of CUB's
+8,855 train images is floor(8855 / 48) = 184 iterations (DataLoader drop_last=True, pretrain_DAMSM.py:247-248).
+After each epoch the lr is multiplied by 0.98 while it is above lr0 / 10 (pretrain_DAMSM.py:283-284: 114 decays,
+then 0.0999 lr0) and Adam is re-created (pretrain_DAMSM.py:270: moments and bias correction restart), so
+``lr_decay_every`` = ``optimizer_reset_every`` = 184. bird.yml's MAX_EPOCH is 600, but AttnGAN loads the
+epoch-200 snapshot (cfg/bird_attn2.yml NET_E text_encoder200.pth, saved after epoch index 200 =
+201 epochs, pretrain_DAMSM.py:286-291): 201 x 184 = 36,984 iterations, the encoders the AttnGAN preset expects.
+The frozen Inception's BatchNorms run in training mode (batch statistics) during pre-training
+(``cnn_model.train()``, pretrain_DAMSM.py:51): ``backbone_batch_stats``. The Inception weights are read from
+``inception_weights`` (torchvision's inception_v3_google-*.pth; nothing is downloaded).
+
+Known remaining differences: Keras Adam's epsilon (1e-7, added to sqrt(v) before the bias correction of alpha)
+vs torch's 1e-8 after it; Keras BatchNorm updates its running variance with the biased batch variance (torch
+unbiased); captions longer than 18 words are truncated (the reference keeps a random ordered subset of 18,
+datasets.py get_caption); the tokenizer strips punctuation where the reference splits on ``\w+``.
 """
 
 from __future__ import annotations
@@ -23,8 +36,13 @@ PAPER = dict(
     text_dropout=0.5,
     max_text_len=18,
     batch_size=48,
-    num_iters=111_000,
-    learning_rate=2e-3,
+    num_iters=36_984,  # 201 epochs (the text_encoder200.pth AttnGAN loads, cfg/bird_attn2.yml) x 184
+    learning_rate=2e-3,  # cfg/DAMSM/bird.yml ENCODER_LR
+    lr_decay=0.98,  # pretrain_DAMSM.py:283-284
+    lr_decay_every=184,  # one epoch: floor(8855 / 48), drop_last=True (pretrain_DAMSM.py:247-248)
+    lr_decay_until=0.1,  # pretrain_DAMSM.py:283: while lr > ENCODER_LR / 10
+    optimizer_reset_every=184,  # pretrain_DAMSM.py:270: optim.Adam re-created every epoch
+    backbone_batch_stats=True,  # pretrain_DAMSM.py:51: cnn_model.train() (BN layers of the frozen Inception)
     beta1=0.5,
     rnn_grad_clip=0.25,
     gamma1=4.0,
@@ -47,6 +65,11 @@ CPU_CHANGES = dict(
     relevance="paper",  # the form the measured CPU runs (README) used
     image_size=32,
     backbone="cnn",
+    lr_decay=1.0,
+    lr_decay_every=0,
+    lr_decay_until=0.0,
+    optimizer_reset_every=0,
+    backbone_batch_stats=False,
     width=32,
     text_embed_dim=64,
     hidden_dim=64,
@@ -75,7 +98,8 @@ TEST_CHANGES = dict(
 
 SCHEMA = Schema(
     "damsm",
-    fields_of("image_size", "backbone", "inception_weights", "width", "hidden_dim", "text_embed_dim",
+    fields_of("image_size", "backbone", "inception_weights", "backbone_batch_stats", "lr_decay", "lr_decay_every",
+              "lr_decay_until", "optimizer_reset_every", "width", "hidden_dim", "text_embed_dim",
               "text_dropout", "max_text_len", "learning_rate", "beta1", "rnn_grad_clip", "gamma1", "gamma2", "gamma3",
               "relevance", "random_flip", "random_crop", "eval_batch_size", "eval_images"),
     dict(RUN_DEFAULTS, **PAPER),

@@ -67,6 +67,21 @@ FIELDS: dict[str, Field] = {
     "image_pool": Field(str, "tirg: avg (global average pool) | flatten (keeps the spatial layout).",
                         choices=("avg", "flatten")),
     "normalize_scale": Field(float, "tirg: initial value of the learnable L2-normalisation scale.", check=_p),
+    "image_padding": Field(str, "tirg: torch (PyTorch's symmetric padding on the strided ResNet layers: pad 3 / 1 / 1 "
+                                "+ valid conv / max-pool) | same (TF 'same', which pads only bottom/right there).",
+                           choices=("torch", "same")),
+    "weight_init": Field(str, "tirg: torch (PyTorch's default initialisers and torchvision's ResNet ones, as "
+                              "google/tirg) | keras (Keras's defaults).", choices=("torch", "keras")),
+    "image_input_norm": Field(str, "tirg: imagenet (images to [0, 1], then ImageNet mean/std, as google/tirg's "
+                                   "transforms) | none (the [-1, 1] images as read).", choices=("imagenet", "none")),
+    "image_weights": Field(str, "tirg: a torchvision resnet18 state dict (.pth or .npz) to start the image encoder "
+                                "from (google/tirg starts from ImageNet weights); empty = from scratch."),
+    "triplet_negatives": Field(int, "tirg soft_triplet: negatives sampled per anchor among the other pairs' items, "
+                                    "with google/tirg's backward (half the autodiff gradient); 0 = the mean over all "
+                                    "items of other target labels, full gradient.", check=_nn),
+    "weight_decay_mode": Field(str, "How --weight_decay acts: coupled (L2 added to the gradient before momentum, as "
+                                    "torch.optim.SGD) | decoupled (Keras: w -= lr * wd * w).",
+                               choices=("coupled", "decoupled")),
     # ---- text encoders
     "text_embed_dim": Field(int, "Word embedding size.", check=_p),
     "text_hidden_dim": Field(int, "LSTM size (per direction for the BiLSTM sentence encoder).", check=_p),
@@ -113,6 +128,18 @@ FIELDS: dict[str, Field] = {
                                 "glu (Linear(E -> 4 c_dim) + GLU, StackGAN++ / AttnGAN's).", choices=("relu", "glu")),
     "kl_coef": Field(float, "Weight of the conditioning augmentation KL term.", check=_nn),
     "num_residual": Field(int, "Residual blocks in the refining generator stages.", check=_p),
+    "stage1_mode": Field(str, "stackgan --stage=2: how the frozen Stage-I generator runs while Stage-II trains: train "
+                              "(BatchNorm on batch statistics, its running statistics keep updating and are saved with "
+                              "the Stage-II run: StackGAN-Pytorch's netG.train()) | inference (its moving statistics, "
+                              "unchanged).", choices=("train", "inference")),
+    "caption_embeddings": Field(int, "stackgan: training conditions on the mean of this many randomly chosen captions' "
+                                     "precomputed embeddings per image (1: StackGAN-Pytorch; 4: Reed et al. / "
+                                     "StackGAN-TF).", check=_p),
+    "wrong_pairs": Field(str, "stackgan: D's mismatched pairs: text (each real image with the next example's text, "
+                              "B-1 pairs on the real images' codes: StackGAN-Pytorch) | image (a separately drawn "
+                              "image of another class with the right text: GAN-CLS).", choices=("text", "image")),
+    "reuse_fakes": Field(bool, "stackgan: one generator forward per step whose fakes serve the D update and then "
+                               "the G update (StackGAN-Pytorch); off: the G update draws new fakes."),
     "damsm_workdir": Field(str, "attngan: the trained --model=damsm run (frozen text / image encoders)."),
     "num_stages": Field(int, "attngan: generator stages (3 = 64/128/256 in the paper).", check=_p),
     "base_size": Field(int, "attngan: the first stage's image size.", check=_p),
@@ -123,9 +150,18 @@ FIELDS: dict[str, Field] = {
     "ema_decay": Field(float, "attngan: decay of the generator EMA used for eval/generate/export (0 = no EMA).",
                        check=in_range(0.0, 1.0, high_open=True)),
     # ---- DAMSM
-    "backbone": Field(str, "damsm image encoder: cnn (trained from scratch) | inception_v3 (frozen, --inception_weights).",
-                      choices=("cnn", "inception_v3")),
-    "inception_weights": Field(str, "damsm --backbone=inception_v3: Keras InceptionV3 ImageNet weights file (no top)."),
+    "backbone": Field(str, "damsm image encoder: cnn (trained from scratch) | inception_v3 (frozen, torchvision's "
+                           "network as the official code) | keras_inception_v3 (frozen keras.applications network).",
+                      choices=("cnn", "inception_v3", "keras_inception_v3")),
+    "inception_weights": Field(str, "damsm: ImageNet weights of the frozen backbone: torchvision's "
+                                    "inception_v3_google-*.pth (inception_v3) or the Keras no-top .h5 "
+                                    "(keras_inception_v3)."),
+    "backbone_batch_stats": Field(bool, "damsm inception_v3: its BatchNorms use batch statistics in training steps "
+                                        "(the official pre-training runs the frozen Inception in train mode)."),
+    "lr_decay_until": Field(float, "Stop the --lr_decay decays once the learning rate is at most this fraction of "
+                                   "--learning_rate (0 = never stop).", check=in_range(0.0, 1.0)),
+    "optimizer_reset_every": Field(int, "damsm: restart Adam (moments and bias correction) every this many steps, "
+                                        "as the official code re-creates it each epoch (0 = never).", check=_nn),
     "gamma1": Field(float, "DAMSM: word-region attention sharpness.", check=_p),
     "gamma2": Field(float, "DAMSM: word relevance aggregation.", check=_p),
     "gamma3": Field(float, "DAMSM: softmax smoothing over the batch.", check=_p),

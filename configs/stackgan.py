@@ -3,12 +3,17 @@
 Keys shared with GAN-CLS (text encoder, optimiser, data options) mean what they mean in configs/gan_cls.py;
 StackGAN has no GAN-INT, WGAN, feature matching or minibatch discrimination, so it has none of their keys.
 
-PAPER follows hanzhanggit/StackGAN-Pytorch's CUB configs (cfg/birds_s1.yml, cfg/birds_s2.yml): Stage-I
-64 px, Stage-II 256 px, batch 64 (Stage-II: 40 in their config, 64 kept here for one preset), Adam lr 2e-4
-beta1 0.5 for G and D, halved every 20 epochs over 120 epochs, z 100, condition (CA) 128 from the 1024-d
-char-CNN-RNN embedding, KL weight 2.0, GF_DIM 128, DF_DIM 64, 4 residual blocks in Stage-II, the
-matching-aware D (real/right + (wrong/right + fake/right) / 2) with no GAN-INT. CUB: 8,855 train images,
-ceil(8855 / 64) = 139 iterations per epoch: 16,680 iterations, decay every 2,780.
+PAPER is hanzhanggit/StackGAN-Pytorch (the official code; file:line below is in its ``code/`` directory) on
+CUB birds. That repository ships only COCO configs (cfg/coco_s1.yml, coco_s2.yml); for CUB its defaults
+(miscc/config.py, DATASET_NAME 'birds') hold the sizes, and the schedule is the paper's (Sec. 4: each stage
+600 epochs, batch 64, Adam lr 2e-4, halved every 100 epochs), which is hanzhanggit/StackGAN's (TF)
+stageII/cfg/birds.yml:12-18 too. Other sources' schedules: miscc/config.py:35,39 says 600 epochs and
+LR_DECAY_EPOCH 600 (no decay within 600 epochs, trainer.py:148); the TF stageI/cfg/birds.yml:17 halves every 50.
+
+Epochs -> iterations: the official loader drops the last partial batch (main.py:68-70 ``drop_last=True``), so an
+epoch of CUB's 8,855 train images is floor(8855 / 64) = 138 iterations: 600 epochs = 82,800 iterations, a halving
+every 100 epochs = every 13,800 (the TF Stage-II config starts from Stage-I's model_82000.ckpt, consistent with
+this). Stage-II uses the same values (one preset; the COCO config's Stage-II batch 40 is COCO's).
 """
 
 from __future__ import annotations
@@ -26,33 +31,37 @@ def _sentence_encoder(preset: str) -> dict:
 
 PAPER = dict(
     RUN_DEFAULTS,
-    dataset="cub",
-    stage=1,  # 1: Stage-I (text -> image_size); 2: Stage-II (Stage-I image + text -> stage2_size)
-    image_size=64,  # Stage-I's size (Stage-II reads it from the Stage-I run)
-    stage2_size=256,
-    stage1_workdir="runs/stackgan_stage1",  # Stage-II only: the trained Stage-I run
-    text_encoder="pretrained_embeddings",
-    batch_size=64,
-    num_iters=16_680,
-    optimizer="adam",
-    learning_rate=2e-4,
-    beta1=0.5,
+    dataset="cub",  # miscc/config.py:13 DATASET_NAME = 'birds'
+    stage=1,  # 1: Stage-I (text -> image_size); 2: Stage-II (Stage-I image + text -> stage2_size); config.py:28
+    image_size=64,  # config.py:27 IMSIZE (Stage-I); Stage-II reads it from the Stage-I run
+    stage2_size=256,  # model.py:242-261: STAGE2_G draws 256 px from the 64 px Stage-I image (coco_s2.yml:10)
+    stage1_workdir="runs/stackgan_stage1",  # Stage-II only: the trained Stage-I run (config.py:22 STAGE1_G)
+    stage1_mode="train",  # trainer.py:172-173: the frozen STAGE1_G runs inside netG, which is in train mode
+    text_encoder="pretrained_embeddings",  # config.py:14,54: char-CNN-RNN embeddings, TEXT.DIMENSION 1024
+    caption_embeddings=1,  # datasets.py:144-145: one random caption's embedding per image and epoch
+    batch_size=64,  # config.py:34
+    num_iters=82_800,  # 600 epochs (config.py:35; paper Sec. 4) x 138 iterations (main.py:68-70, drop_last)
+    optimizer="adam",  # trainer.py:135-144
+    learning_rate=2e-4,  # config.py:40-41 (G and D)
+    beta1=0.5,  # trainer.py:137,144
     beta2=0.999,
-    lr_decay=0.5,
-    lr_decay_every=2_780,
-    z_dim=100,
-    c_dim=128,
-    ca_activation="relu",  # code/model.py:50-54: nn.Linear(t_dim, c_dim * 2) + ReLU (GLU is StackGAN++)
-    ngf=128,
-    ndf=64,
-    kl_coef=2.0,
-    num_residual=4,
-    cls=True,
-    label_smoothing=0.0,
+    lr_decay=0.5,  # trainer.py:148-154
+    lr_decay_every=13_800,  # every 100 epochs (paper Sec. 4; TF stageII/cfg/birds.yml:18) x 138
+    z_dim=100,  # config.py:26
+    c_dim=128,  # config.py:48 GAN.CONDITION_DIM
+    ca_activation="relu",  # model.py:50-57: nn.Linear(t_dim, c_dim * 2) + ReLU (GLU is StackGAN++)
+    ngf=128,  # config.py:50 GAN.GF_DIM
+    ndf=64,  # config.py:49 GAN.DF_DIM
+    kl_coef=2.0,  # config.py:44 TRAIN.COEFF.KL; trainer.py:192
+    num_residual=4,  # config.py:51 GAN.R_NUM
+    cls=True,  # miscc/utils.py:35-39: the wrong (mismatched) pairs in D's loss
+    wrong_pairs="text",  # utils.py:36-39: real_features[:B-1] with cond[1:]
+    reuse_fakes=True,  # trainer.py:170-194: one netG forward; D's and G's losses on the same fake_imgs
+    label_smoothing=0.0,  # trainer.py:126-127: labels 1 and 0
     l1_loss=False,
     l1_coef=50.0,
-    random_flip=True,
-    random_crop=True,
+    random_flip=True,  # main.py:61 RandomHorizontalFlip
+    random_crop=True,  # datasets.py:52-53 resize to 76/64 of IMSIZE, main.py:60 RandomCrop(IMSIZE)
     # Sentence encoder (text_encoder=bilstm, only used when the records have no embeddings): GAN-CLS's.
     **_sentence_encoder("paper"),
     eval_batch_size=64,
@@ -75,6 +84,10 @@ CPU_CHANGES = dict(
     lr_decay_every=0,
     c_dim=64,
     ca_activation="glu",  # the CA of the measured CPU runs (README)
+    stage1_mode="inference",  # as the measured CPU runs (README)
+    caption_embeddings=4,
+    wrong_pairs="image",
+    reuse_fakes=False,
     ngf=16,
     ndf=16,
     num_residual=2,

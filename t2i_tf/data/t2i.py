@@ -6,7 +6,8 @@ Each batch is a dict:
 - ``caption``: string ``[B]``, one caption drawn per image and step when training, the first when not;
 - ``class_id``: int64 ``[B]``;
 - ``embedding``: float32 ``[B, D]`` (only when the records carry char-CNN-RNN embeddings): the mean
-  of 4 randomly chosen captions' embeddings when training (GAN-CLS / StackGAN), of all when not;
+  of ``embeddings_sampled`` (default 4, GAN-CLS; StackGAN-Pytorch: 1) randomly chosen captions'
+  embeddings when training, of all when not;
 - ``wrong_image``: float32 ``[B, S, S, 3]``, an image of a *different class* for the matching-aware
   (GAN-CLS) loss;
 - ``scene_cells``: int64 ``[B, 9]`` (only when info.json lists it: captioned CSS), the scene's cell codes
@@ -123,14 +124,15 @@ def _image(encoded: tf.Tensor, image_size: int, training: bool, seed: int, index
 def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64, training: bool = True,
                 seed: int = 0, input_context: tf.distribute.InputContext | None = None,
                 shuffle_buffer: int = 1024, wrong_candidates: int = 32, random_flip: bool = True,
-                random_crop: bool = True) -> tf.data.Dataset:
+                random_crop: bool = True, embeddings_sampled: int = EMBEDDINGS_SAMPLED) -> tf.data.Dataset:
     """Batches of {image, caption, class_id, [embedding], wrong_image, [scene_cells]} from text-to-image records.
 
     ``batch_size`` is per input pipeline (pass the per-replica size under a strategy); with
     ``input_context`` the records are sharded by its pipeline id (by file when there are enough
     shards, else by record). Training repeats forever and drops the last partial batch; evaluation
     is one pass in file order. ``random_flip=False`` for captions that say left/right (CSS scenes);
-    ``random_crop=False`` trains on the whole image resized to S.
+    ``random_crop=False`` trains on the whole image resized to S. ``embeddings_sampled``: how many randomly
+    chosen captions' embeddings a training embedding averages (1 = one random caption, StackGAN-Pytorch).
     """
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
@@ -138,6 +140,8 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
         raise UserError(f"image_size must be >= 1, got {image_size}")
     if wrong_candidates < 1:
         raise UserError(f"wrong_candidates must be >= 1, got {wrong_candidates}")
+    if embeddings_sampled < 1:
+        raise UserError(f"embeddings_sampled must be >= 1, got {embeddings_sampled}")
     info = read_info(data_dir)
     files = shard_paths(data_dir, split)
     split_info = info.get("splits", {}).get(split)
@@ -180,7 +184,7 @@ def t2i_dataset(data_dir: str, split: str, batch_size: int, image_size: int = 64
             emb = tf.reshape(tf.sparse.to_dense(ex["embeddings"]), [-1, emb_dim])
             if training:
                 noise = tf.random.stateless_uniform([tf.shape(emb)[0]], _seed(seed, index, 1))
-                chosen = tf.argsort(noise)[:EMBEDDINGS_SAMPLED]
+                chosen = tf.argsort(noise)[:embeddings_sampled]
                 emb = tf.gather(emb, chosen)
             out["embedding"] = tf.ensure_shape(tf.reduce_mean(emb, axis=0), [emb_dim])
         out["wrong_image"] = _image(wrong_ex["image"], image_size, training, seed, index, 4, random_flip, random_crop)

@@ -3,8 +3,8 @@
 - :class:`DamsmTextEncoder`: token ids -> per-word features and a sentence feature (BiLSTM), the text
   side of DAMSM and the text conditioning of the AttnGAN generator.
 - :class:`DamsmImageEncoder`: images -> a grid of region features and a global feature, either the
-  paper's frozen ImageNet InceptionV3 (regions from Mixed_6e, global from the last block) or a small
-  conv net trained from scratch for CPU runs and small data.
+  official frozen ImageNet Inception-v3 (torchvision's, reproduced exactly; regions from Mixed_6e, global from
+  Mixed_7c) or a small conv net trained from scratch for CPU runs and small data.
 
 The losses that train them (and that the generator uses) are in :mod:`t2i_tf.losses.damsm`.
 """
@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from t2i_tf.errors import UserError
+from t2i_tf.models.inception_v3 import TorchInceptionV3
 
 # Layer of keras.applications.InceptionV3 that is the reference's (torchvision's) Mixed_6e, the last
 # 17x17x768 block: Keras names the Inception blocks mixed0..mixed10, so 5b,5c,5d = mixed0..2,
@@ -73,12 +74,18 @@ class DamsmTextEncoder(keras.Model):
 class DamsmImageEncoder(keras.Model):
     """Images [N, S, S, 3] in [-1, 1] -> (regions [N, R, R, out_dim], global [N, out_dim]).
 
-    ``backbone="inception_v3"`` is the paper's encoder: a frozen InceptionV3 (ImageNet weights from the
-    local file ``inception_weights``, the Keras ``..._notop.h5``; None = random init, for tests only)
-    on the input resized bilinearly to 299 (Keras' Inception preprocessing is already [-1, 1]);
-    regions = 1x1 conv of Mixed_6e (17x17x768, Keras layer ``mixed7``), global = Dense of the
-    average-pooled last block (2048). The frozen network always runs in inference mode (BatchNorm with
-    its moving statistics), the Keras convention for a frozen feature extractor.
+    ``backbone="inception_v3"`` is the official CNN_ENCODER (AttnGAN code/model.py:142-255): torchvision's
+    Inception-v3 reproduced exactly (:class:`~t2i_tf.models.inception_v3.TorchInceptionV3`; ImageNet weights from
+    the local torchvision file ``inception_weights``, ``inception_v3_google-*.pth``, the one the official code
+    downloads; None = random init, for tests and imports) on the input resized to 299 bilinearly with
+    ``align_corners=True`` (``nn.Upsample(size=(299, 299), mode='bilinear')`` in the PyTorch <= 0.3 the code was
+    written for); regions = 1x1 conv (no bias) of Mixed_6e (17x17x768), global = Dense of the 8x8-average-pooled
+    Mixed_7c (2048). The backbone is frozen; with ``batch_stats=True`` its BatchNorms use batch statistics in
+    training calls, as the official pre-training's ``cnn_model.train()`` (pretrain_DAMSM.py:51) does.
+
+    ``backbone="keras_inception_v3"``: ``keras.applications.InceptionV3`` with the Keras no-top ImageNet ``.h5``
+    (``inception_weights``), a different network (BatchNorm without scale, average pools that exclude the
+    padding), kept for users who only have that file; always in inference mode, half-pixel bilinear resize.
 
     ``backbone="cnn"`` (default) is a small net trained from scratch: 4x4 stride-2 convs (LeakyReLU 0.2,
     synchronised BatchNorm from the second conv; ``width`` channels first, doubling, capped at
@@ -93,6 +100,7 @@ class DamsmImageEncoder(keras.Model):
         backbone: str = "cnn",
         width: int = 32,
         inception_weights: str | None = None,
+        batch_stats: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -100,17 +108,35 @@ class DamsmImageEncoder(keras.Model):
         self.out_dim = int(out_dim)
         self.backbone = backbone
         if backbone == "inception_v3":
-            self._build_inception(inception_weights)
+            self._build_torch_inception(inception_weights, bool(batch_stats))
+        elif backbone == "keras_inception_v3":
+            self._build_keras_inception(inception_weights)
         elif backbone == "cnn":
             self._build_cnn(int(width))
         else:
-            raise UserError(f"DAMSM image encoder backbone must be 'cnn' or 'inception_v3'; got {backbone!r}")
+            raise UserError(f"DAMSM image encoder backbone must be 'cnn', 'inception_v3' or 'keras_inception_v3'; "
+                            f"got {backbone!r}")
         self.region_proj = layers.Conv2D(
             self.out_dim, 1, use_bias=False, kernel_initializer=_uniform_init(), name="region_proj"
         )
         self.global_proj = layers.Dense(self.out_dim, kernel_initializer=_uniform_init(), name="global_proj")
 
-    def _build_inception(self, weights: str | None) -> None:
+    def _build_torch_inception(self, weights: str | None, batch_stats: bool) -> None:
+        if weights is not None and not os.path.isfile(weights):
+            raise UserError(
+                f"Inception-v3 weights file {weights!r} does not exist; give the path of torchvision's ImageNet "
+                "Inception-v3 state dict (inception_v3_google-*.pth, the file AttnGAN's CNN_ENCODER loads)"
+            )
+        self.inception = TorchInceptionV3(batch_stats, name="inception_v3")
+        self.inception(tf.zeros([1, INCEPTION_SIZE, INCEPTION_SIZE, 3]))
+        if weights is not None:
+            from t2i_tf.import_torch.attngan import load_inception
+            from t2i_tf.import_torch.pth import load_state_dict
+
+            load_inception(self.inception, load_state_dict(weights))
+        self.region_size = 17
+
+    def _build_keras_inception(self, weights: str | None) -> None:
         if weights is not None and not os.path.isfile(weights):
             raise UserError(
                 f"InceptionV3 weights file {weights!r} does not exist; give the path of a local Keras "
@@ -156,6 +182,12 @@ class DamsmImageEncoder(keras.Model):
 
     def call(self, images, training=None):
         if self.backbone == "inception_v3":
+            x = images
+            if tuple(images.shape[1:3]) != (INCEPTION_SIZE, INCEPTION_SIZE):
+                x = tf.compat.v1.image.resize_bilinear(images, (INCEPTION_SIZE, INCEPTION_SIZE), align_corners=True)
+            features, last = self.inception(x, training=training)
+            pooled = tf.reduce_mean(last, axis=[1, 2])
+        elif self.backbone == "keras_inception_v3":
             x = tf.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear")
             features, last = self.inception(x, training=False)
             pooled = tf.reduce_mean(last, axis=[1, 2])

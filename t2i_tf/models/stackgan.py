@@ -34,8 +34,16 @@ Stage-I size times 2^m, m >= 1. Channel rules, which give the reference widths a
   64 px the image code has fewer than 8 ndf channels, and the joint 3x3 conv keeps that width.
 
 All conv and dense kernels are initialised N(0, 0.02) and BN scales N(1, 0.02) (the reference's
-``weights_init``); BatchNormalization is synchronised across replicas, momentum 0.9, epsilon 1e-5.
-Convs followed by BN have no bias, as in the reference (its 3x3 convs are all bias-free).
+``weights_init``, code/miscc/utils.py:82-92); biases start at 0 (the reference zeroes its Linear biases but
+leaves the D logit convs' biases, the only conv biases, at PyTorch's default U(+-1/sqrt(fan_in))).
+BatchNormalization (:class:`SyncBatchNorm`) is synchronised across replicas, momentum 0.9 (torch 0.1), epsilon
+1e-5, with a two-pass batch variance as torch's; its moving variance takes the biased batch variance where torch
+stores the unbiased one (a factor n / (n - 1): 64 / 63 for Stage-I's fc BatchNorm1d at batch 64, under 0.1% for
+the conv layers). Convs followed by BN have no bias, as in the reference (its 3x3 convs are all bias-free).
+
+The layers map one to one onto hanzhanggit/StackGAN-Pytorch's STAGE1_G / STAGE1_D / STAGE2_G / STAGE2_D
+(:mod:`t2i_tf.import_torch.stackgan` loads its checkpoints; tests/import_torch/test_stackgan.py checks the
+outputs against the official code's to 1e-4).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from t2i_tf.layers.batch_norm import SyncBatchNorm
 from t2i_tf.layers.conditioning import ConditioningAugmentation
 
 
@@ -55,8 +64,8 @@ def _init():
 
 
 def _bn(name: str) -> layers.Layer:
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
-                                     gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
+    return SyncBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=True,
+                         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name)
 
 
 def _as_int(value) -> int | None:
@@ -218,24 +227,36 @@ class _StackDiscriminator(keras.Model):
         self.uncond_logit = (layers.Conv2D(1, 4, padding="valid", kernel_initializer=_init(), name="uncond_logit")
                              if uncond else None)
 
-    def call(self, inputs, training=None):
-        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
-            raise ValueError(f"{self.what} takes a tuple (images, condition)")
-        images, condition = inputs
+    def encode(self, images: tf.Tensor, training=None) -> tf.Tensor:
+        """The image code [N, 4, 4, C] (the reference's ``netD(image)``, code/model.py:185-188)."""
         _check_image(images, self.image_size, f"{self.what} images")
-        if condition.shape[-1] is not None and condition.shape[-1] != self.c_dim:
-            raise ValueError(f"{self.what} condition must be [N, {self.c_dim}]; got shape {tuple(condition.shape)}")
         x = images
         for i in range(self.num_downs):
             x = getattr(self, f"down{i}")(x, training=training)
         for i in range(self.num_reduce):
             x = getattr(self, f"reduce{i}")(x, training=training)
-        features = x
-        c = tf.tile(tf.cast(condition, x.dtype)[:, None, None, :], [1, 4, 4, 1])
-        h = self.joint(tf.concat([x, c], axis=-1), training=training)
-        out = {"cond": tf.reshape(self.cond_logit(h), [-1]), "features": features}
+        return x
+
+    def cond_logits(self, features: tf.Tensor, condition: tf.Tensor, training=None) -> tf.Tensor:
+        """Raw conditional logits [N] of image codes and conditions (the reference's ``get_cond_logits``)."""
+        if condition.shape[-1] is not None and condition.shape[-1] != self.c_dim:
+            raise ValueError(f"{self.what} condition must be [N, {self.c_dim}]; got shape {tuple(condition.shape)}")
+        c = tf.tile(tf.cast(condition, features.dtype)[:, None, None, :], [1, 4, 4, 1])
+        h = self.joint(tf.concat([features, c], axis=-1), training=training)
+        return tf.reshape(self.cond_logit(h), [-1])
+
+    def uncond_logits(self, features: tf.Tensor) -> tf.Tensor:
+        """Raw unconditional logits [N] of image codes (Stage II only; the reference's ``get_uncond_logits``)."""
+        return tf.reshape(self.uncond_logit(features), [-1])
+
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+            raise ValueError(f"{self.what} takes a tuple (images, condition)")
+        images, condition = inputs
+        features = self.encode(images, training=training)
+        out = {"cond": self.cond_logits(features, condition, training=training), "features": features}
         if self.uncond_logit is not None:
-            out["uncond"] = tf.reshape(self.uncond_logit(features), [-1])
+            out["uncond"] = self.uncond_logits(features)
         return out
 
 

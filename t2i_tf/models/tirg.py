@@ -15,8 +15,10 @@ Compositions:
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
+from t2i_tf.layers.batch_norm import SyncBatchNorm
 from t2i_tf.models.resnet import ResNetEncoder
 from t2i_tf.models.text_encoder import LSTMTextEncoder
 
@@ -24,7 +26,7 @@ COMPOSITIONS = ("tirg", "tirg_lastconv", "concat", "imgonly", "textonly")
 
 
 def _bn1d(sync: bool, name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=sync, name=name)
+    return SyncBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=sync, name=name)
 
 
 class ScaledL2Normalization(layers.Layer):
@@ -101,18 +103,21 @@ class TirgLastConvComposer(layers.Layer):
 
 
 class ConcatComposer(layers.Layer):
-    """The paper's concat baseline: BN-ReLU-FC(2d)-ReLU-Dropout-FC(d) on [img, txt]."""
+    """The paper's concat baseline: BN-ReLU-FC(2d)-BN-ReLU-Dropout-FC(d) on [img, txt]
+    (google/tirg img_text_composition_models.py:147-151)."""
 
     def __init__(self, dim: int, dropout: float = 0.1, sync_bn: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.bn = _bn1d(sync_bn, "bn")
         self.fc1 = layers.Dense(2 * dim, name="fc1")
+        self.bn2 = _bn1d(sync_bn, "bn2")
         self.drop = layers.Dropout(dropout)
         self.fc2 = layers.Dense(dim, name="fc2")
 
     def call(self, image_feat, text_feat, training=None):
         x = ops.relu(self.bn(ops.concatenate([image_feat, text_feat], axis=-1), training=training))
-        return self.fc2(self.drop(ops.relu(self.fc1(x)), training=training))
+        x = ops.relu(self.bn2(self.fc1(x), training=training))
+        return self.fc2(self.drop(x, training=training))
 
 
 class ComposedRetrievalModel(keras.Model):
@@ -132,6 +137,8 @@ class ComposedRetrievalModel(keras.Model):
         normalize_scale: float = 4.0,
         image_pool: str = "avg",
         sync_bn: bool = True,
+        image_padding: str = "same",
+        image_input_norm: str = "none",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -139,7 +146,8 @@ class ComposedRetrievalModel(keras.Model):
             raise ValueError(f"composition must be one of {', '.join(COMPOSITIONS)}; got {composition!r}")
         self.composition = composition
         self.image_encoder = ResNetEncoder(
-            embed_dim, image_width, tuple(image_blocks), image_stem, sync_bn, image_pool, name="image_encoder"
+            embed_dim, image_width, tuple(image_blocks), image_stem, sync_bn, image_pool,
+            padding=image_padding, input_norm=image_input_norm, name="image_encoder"
         )
         self.text_encoder = LSTMTextEncoder(
             vocab_size, text_embed_dim, text_hidden_dim, embed_dim, text_dropout, name="text_encoder"
@@ -175,3 +183,53 @@ class ComposedRetrievalModel(keras.Model):
     def call(self, inputs, training=None):
         images, token_ids, targets = inputs
         return self.compose(images, token_ids, training=training), self.embed_images(targets, training=training)
+
+
+def _sublayers(layer: layers.Layer):
+    """``layer`` and every layer held in its attributes, depth first, once each."""
+    seen, stack = set(), [layer]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        stack.extend(v for v in vars(x).values() if isinstance(v, layers.Layer))
+
+
+def torch_initialize(model: ComposedRetrievalModel, seed: int) -> None:
+    """Redraw a built model's weights as google/tirg's PyTorch model starts (numpy RNG from ``seed``).
+
+    ResNet convs: torchvision's kaiming_normal_(fan_out, relu), std sqrt(2 / (out * kh * kw)); BN 1 / 0 (as
+    Keras). Every Linear (the ResNet's fc, text fc, composers) and the lastconv composer's convs: PyTorch's
+    default kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)), biases U(+-1/sqrt(fan_in)). Embedding N(0, 1).
+    LSTM: every tensor U(+-1/sqrt(hidden)); our one bias is b_ih + b_hh (two draws). The composer's
+    weights (1, 10) and the normalisation scale keep their constants.
+    """
+    rng = np.random.default_rng(seed)
+
+    def uniform(bound, shape):
+        return rng.uniform(-bound, bound, tuple(shape)).astype(np.float32)
+
+    resnet = {id(x) for x in _sublayers(model.image_encoder)} - {id(model.image_encoder.fc)}
+    for layer in _sublayers(model):  # a fixed order: the attributes in definition order
+        if isinstance(layer, layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            if id(layer) in resnet:
+                layer.kernel.assign(rng.normal(0.0, np.sqrt(2.0 / (cout * kh * kw)), (kh, kw, cin, cout))
+                                    .astype(np.float32))
+            else:
+                layer.kernel.assign(uniform(1.0 / np.sqrt(cin * kh * kw), layer.kernel.shape))
+            if layer.use_bias:
+                layer.bias.assign(uniform(1.0 / np.sqrt(cin * kh * kw), layer.bias.shape))
+        elif isinstance(layer, layers.Dense):
+            bound = 1.0 / np.sqrt(layer.kernel.shape[0])
+            layer.kernel.assign(uniform(bound, layer.kernel.shape))
+            layer.bias.assign(uniform(bound, layer.bias.shape))
+        elif isinstance(layer, layers.Embedding):
+            layer.embeddings.assign(rng.standard_normal(tuple(layer.embeddings.shape)).astype(np.float32))
+        elif isinstance(layer, layers.LSTM):
+            cell, bound = layer.cell, 1.0 / np.sqrt(layer.units)
+            cell.kernel.assign(uniform(bound, cell.kernel.shape))
+            cell.recurrent_kernel.assign(uniform(bound, cell.recurrent_kernel.shape))
+            cell.bias.assign(uniform(bound, cell.bias.shape) + uniform(bound, cell.bias.shape))

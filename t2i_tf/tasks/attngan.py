@@ -141,8 +141,10 @@ class AttnGanTask(GeneratorTask):
         return [images if s == self.image_size else tf.image.resize(images, [s, s], method="area") for s in self.sizes]
 
     def _damsm_image(self, images: tf.Tensor):
+        """DAMSM image features of [-1, 1] images; the inception_v3 encoder resizes to 299 itself (bilinear,
+        align_corners=True, as the official CNN_ENCODER on the 256 px fakes), the others get ``image_size``."""
         s = self.damsm.image_size
-        if images.shape[1] != s:
+        if images.shape[1] != s and self.damsm.image_encoder.backbone != "inception_v3":
             images = tf.image.resize(images, [s, s], method="bilinear")
         return self.damsm.image_encoder(images, training=False)
 

@@ -3,7 +3,9 @@
 One step: a batch of (image, one of its captions, class id) -> BiLSTM words + sentence, image regions +
 global feature -> words loss (word-region attention, gamma1/gamma2/gamma3) + sentence loss, both
 directions, same-class negatives masked (t2i_tf/losses/damsm.py). Adam on both encoders; the text
-encoder's gradients are clipped to a global norm of ``rnn_grad_clip`` (the reference's 0.25).
+encoder's gradients are clipped to a global norm of ``rnn_grad_clip`` (the reference's 0.25). The learning rate
+follows :class:`DamsmLearningRate` (the reference's x0.98 per epoch down to a tenth) and Adam can restart every
+epoch (:class:`RestartingAdam`, the reference re-creates its optimizer each epoch).
 
 Evaluation on the held-out split: the two losses, in-batch top-1 retrieval accuracy, and the R-precision
 of *real* images with their own captions (the upper bound a generator's R-precision is read against).
@@ -32,6 +34,70 @@ from t2i_tf.tasks.gan_cls import read_captions
 
 
 
+class DamsmLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr(step) = lr0 * decay ** min(step // every, K)``: the official per-epoch rule (pretrain_DAMSM.py:268-284,
+    ``if lr > ENCODER_LR / 10.: lr *= 0.98`` after each epoch) with ``every`` = iterations per epoch and ``K`` the
+    number of decays that rule makes before the rate is at most ``until * lr0`` (0.98 and 0.1: K = 114, the rate
+    stays at 0.0999 lr0 from epoch 114 on). ``decay == 1`` or ``every == 0``: constant; ``until == 0``: no floor.
+    """
+
+    def __init__(self, initial: float, decay: float = 1.0, every: int = 0, until: float = 0.0):
+        self.initial, self.decay, self.every, self.until = float(initial), float(decay), int(every), float(until)
+        self.max_decays = self.decays_before_floor(self.initial, self.decay, self.until)
+
+    @staticmethod
+    def decays_before_floor(initial: float, decay: float, until: float) -> int:
+        """How many times the official loop multiplies (in float64, as Python does) before stopping."""
+        if decay >= 1.0 or until <= 0.0:
+            return 2**31 - 1
+        lr, k = initial, 0
+        while lr > initial * until:
+            lr, k = lr * decay, k + 1
+        return k
+
+    def __call__(self, step):
+        if self.every <= 0 or self.decay >= 1.0:
+            return tf.constant(self.initial, tf.float32)
+        epochs = tf.minimum(tf.cast(step, tf.int64) // self.every, self.max_decays)
+        return tf.cast(self.initial * tf.pow(tf.constant(self.decay, tf.float64), tf.cast(epochs, tf.float64)),
+                       tf.float32)
+
+    def get_config(self):
+        return {"initial": self.initial, "decay": self.decay, "every": self.every, "until": self.until}
+
+
+class RestartingAdam(keras.optimizers.Adam):
+    """Adam that starts afresh every ``restart_every`` steps: moments zeroed and bias correction restarted, as the
+    official DAMSM pre-training's ``optim.Adam(para, lr=lr, ...)`` created at the start of each epoch
+    (pretrain_DAMSM.py:270). ``restart_every=0`` is plain Keras Adam. ``iterations`` keeps counting (the schedule
+    reads it)."""
+
+    def __init__(self, restart_every: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.restart_every = int(restart_every)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.restart_every <= 0:
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        gradient = tf.cast(gradient, dtype)
+        local_step = tf.cast(self.iterations % self.restart_every + 1, dtype)
+        keep = tf.cast(local_step > 1.0, dtype)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign(m, m * keep)
+        self.assign(v, v * keep)
+        alpha = lr * tf.sqrt(1 - tf.pow(tf.cast(self.beta_2, dtype), local_step)) / (
+            1 - tf.pow(tf.cast(self.beta_1, dtype), local_step))
+        self.assign_add(m, (gradient - m) * (1 - self.beta_1))
+        self.assign_add(v, (tf.square(gradient) - v) * (1 - self.beta_2))
+        self.assign_sub(variable, m * alpha / (tf.sqrt(v) + self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "restart_every": self.restart_every}
+
+
 class DamsmTask(Task):
     """Trains DAMSM's text and image encoders on text-to-image records."""
 
@@ -40,9 +106,10 @@ class DamsmTask(Task):
 
     def prepare(self, workdir: str) -> None:
         c = self.config
-        if c["backbone"] == "inception_v3" and not c.get("inception_weights"):
-            raise UserError("--backbone=inception_v3 needs --inception_weights=PATH (Keras InceptionV3 ImageNet weights, "
-                            "include_top=False; nothing is downloaded)")
+        if c["backbone"] != "cnn" and not c.get("inception_weights"):
+            raise UserError(f"--backbone={c['backbone']} needs --inception_weights=PATH (ImageNet weights: torchvision's "
+                            "inception_v3_google-*.pth for inception_v3, the Keras no-top .h5 for keras_inception_v3; "
+                            "nothing is downloaded)")
         self.image_size = int(c["image_size"])
         self.data_dir = c.get("data_dir")
         self.vocabulary = load_vocabulary(workdir)
@@ -69,16 +136,24 @@ class DamsmTask(Task):
             self.text_encoder = DamsmTextEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
                                                  int(c["hidden_dim"]), float(c["text_dropout"]), name="damsm_text")
             self.image_encoder = DamsmImageEncoder(s, self.feature_dim, c["backbone"], int(c["width"]),
-                                                   c.get("inception_weights") or None, name="damsm_image")
+                                                   c.get("inception_weights") or None,
+                                                   batch_stats=bool(c.get("backbone_batch_stats", False)),
+                                                   name="damsm_image")
             self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
             self.image_encoder(tf.zeros([2, s, s, 3]))
-            self.text_optimizer = keras.optimizers.Adam(float(c["learning_rate"]), beta_1=float(c["beta1"]),
-                                                        beta_2=0.999, global_clipnorm=float(c["rnn_grad_clip"]) or None,
-                                                        name="text_optimizer")
-            self.image_optimizer = keras.optimizers.Adam(float(c["learning_rate"]), beta_1=float(c["beta1"]),
-                                                         beta_2=0.999, name="image_optimizer")
+            self.lr_schedule = DamsmLearningRate(float(c["learning_rate"]), float(c.get("lr_decay", 1.0)),
+                                                 int(c.get("lr_decay_every", 0)), float(c.get("lr_decay_until", 0.0)))
+            reset = int(c.get("optimizer_reset_every", 0))
+            self.text_optimizer = RestartingAdam(reset, learning_rate=self.lr_schedule, beta_1=float(c["beta1"]),
+                                                 beta_2=0.999, global_clipnorm=float(c["rnn_grad_clip"]) or None,
+                                                 name="text_optimizer")
+            self.image_optimizer = RestartingAdam(reset, learning_rate=self.lr_schedule, beta_1=float(c["beta1"]),
+                                                  beta_2=0.999, name="image_optimizer")
             self.text_optimizer.build(self.text_encoder.trainable_variables)
             self.image_optimizer.build(self.image_encoder.trainable_variables)
+
+    def learning_rate(self, step: tf.Tensor) -> tf.Tensor:
+        return self.lr_schedule(step)
 
     def checkpoint_items(self) -> dict[str, Any]:
         return {"text_encoder": self.text_encoder, "image_encoder": self.image_encoder,

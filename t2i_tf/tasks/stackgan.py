@@ -2,12 +2,24 @@
 
 - ``stage=1``: text -> conditioning augmentation (CA) -> Stage-I image at ``image_size`` (64 in the paper).
 - ``stage=2``: the trained Stage-I run (``stage1_workdir``, frozen) draws its image from the same text
-  and noise; the Stage-II generator (its own CA) refines it to ``stage2_size`` (256 in the paper).
+  and noise; the Stage-II generator (its own CA) refines it to ``stage2_size`` (256 in the paper). With
+  ``stage1_mode=train`` (the paper preset) the frozen Stage-I generator runs in training mode while Stage-II
+  trains, as in StackGAN-Pytorch (its STAGE1_G is a submodule of the Stage-II netG, which trains in
+  ``train()`` mode: BatchNorm on batch statistics, running statistics updated; code/model.py:192-201,242-244,
+  code/trainer.py:172-173); its weights stay frozen, its moving statistics are saved with the Stage-II run.
+  ``stage1_mode=inference`` runs it on its moving statistics, unchanged.
 
-Losses as the paper: D is matching-aware (``real/right + (wrong/right + fake/right) / 2``) and sees the
-text through the CA mean (``mu``, not back-propagated into G); Stage-II's D adds an unconditional score,
-averaged with the conditional one for real and fake images; G gets the conditional (+ unconditional) BCE
-plus ``kl_coef`` * KL(N(mu, sigma) || N(0, I)).
+Losses as StackGAN-Pytorch (code/miscc/utils.py:14-78): D is matching-aware (Stage I:
+``real/right + (wrong + fake/right) / 2``; Stage II adds an unconditional score:
+``(real + real_uncond) / 2 + (fake + wrong + fake_uncond) / 3``) and sees the text through the CA mean (``mu``,
+not back-propagated into G); G gets the conditional (+ unconditional) BCE plus ``kl_coef`` * KL(N(mu, sigma) ||
+N(0, I)). The wrong pairs: ``wrong_pairs=text`` (paper preset) pairs the real images' codes with the next
+example's text, as the official code; ``image`` takes a separately drawn image of another class with the right
+text (GAN-CLS). ``reuse_fakes`` (paper preset): one generator forward per step serves the D update and then the
+G update, as the official iteration (code/trainer.py:170-194); off, the G update draws new fakes (GAN-CLS).
+``caption_embeddings``: the training embedding is one random caption's (1, paper preset: the official
+datasets.py:144-145) or the mean of several (4: Reed et al. / StackGAN-TF). docs/official_stackgan.md lists
+what is the same as the official code, what differs, and how official checkpoints are imported.
 
 Text conditioning, data, evaluation and export come from :class:`GanClsTask` (the same record format, a
 co-trained BiLSTM or precomputed embeddings); Stage-II reuses Stage-I's text encoder, frozen.
@@ -25,6 +37,7 @@ from t2i_tf.losses import gan as gan_losses
 from t2i_tf.losses.kl import kl_divergence
 from t2i_tf.models.stackgan import (StageIDiscriminator, StageIGenerator, StageIIDiscriminator, StageIIGenerator,
                                     check_stage_sizes)
+from t2i_tf.data.t2i import EMBEDDINGS_SAMPLED
 from t2i_tf.tasks.conditioners import SentenceEncoderConditioner
 from t2i_tf.tasks.gan_cls import GanClsTask
 from t2i_tf.runs.restore import chained_run_config
@@ -79,6 +92,9 @@ class StackGanTask(GanClsTask):
     def _build_gan(self) -> None:
         c = self.config
         cd, emb = int(c["c_dim"]), self.cond_dim
+        if self._use_cls() and c.get("wrong_pairs", "image") == "text" and self.global_batch_size < 2 * self.num_replicas:
+            raise UserError(f"--wrong_pairs=text pairs each replica's images with the next example's text: "
+                            f"--batch_size {self.global_batch_size} gives {self.num_replicas} replica(s) fewer than 2")
         if self.stage == 1:
             self.generator = StageIGenerator(self.image_size, int(c["ngf"]), int(c["z_dim"]), cd,
                                              ca_activation=c["ca_activation"], name="generator")
@@ -103,6 +119,22 @@ class StackGanTask(GanClsTask):
     def serving_trackables(self) -> dict[str, Any]:
         return {"stage1_generator": self.stage1.generator} if self.stage == 2 else {}
 
+    def _stage1_trains_bn(self) -> bool:
+        """Stage-II with ``stage1_mode=train``: the frozen Stage-I generator's BatchNorm runs on batch statistics."""
+        return self.stage == 2 and self.config.get("stage1_mode", "inference") == "train"
+
+    def checkpoint_items(self) -> dict[str, Any]:
+        """GAN-CLS's, plus (``stage1_mode=train``) the Stage-I generator, whose moving statistics change here."""
+        items = super().checkpoint_items()
+        if self._stage1_trains_bn():
+            items["stage1_generator"] = self.stage1.generator
+        return items
+
+    def _reader_kwargs(self) -> dict[str, Any]:
+        """GAN-CLS's, plus how many captions' embeddings a training embedding averages (``caption_embeddings``)."""
+        return {**super()._reader_kwargs(),
+                "embeddings_sampled": int(self.config.get("caption_embeddings", EMBEDDINGS_SAMPLED))}
+
     # ------------------------------------------------------------- forward
     def _ca_noise(self, n: tf.Tensor, training: bool) -> tf.Tensor | None:
         return self.rng.normal([n, int(self.config["c_dim"])]) if training else None
@@ -112,7 +144,8 @@ class StackGanTask(GanClsTask):
         n = tf.shape(z)[0]
         if self.stage == 1:
             return self.generator((z, cond, self._ca_noise(n, training)), training=training)
-        low, _, _ = self.stage1.generator((z, cond, self._ca_noise(n, training)), training=False)
+        low, _, _ = self.stage1.generator((z, cond, self._ca_noise(n, training)),
+                                          training=training and self._stage1_trains_bn())
         return self.generator((tf.stop_gradient(low), cond, self._ca_noise(n, training)), training=training)
 
     def fake_images(self, z: tf.Tensor, cond: tf.Tensor | None, training: bool = False) -> tf.Tensor:
@@ -130,7 +163,10 @@ class StackGanTask(GanClsTask):
         """GAN-CLS's matching-aware terms on the conditional score; Stage-II adds its unconditional score as
         StackGAN-Pytorch's compute_discriminator_loss (code/miscc/utils.py:55-58) does:
         ``(real + real_uncond) / 2 + (fake + wrong + fake_uncond) / 3``; the reported ``real`` / ``fake`` terms are
-        the conditional and unconditional ones averaged (as its errD_real / errD_fake)."""
+        the conditional and unconditional ones averaged (as its errD_real / errD_fake). ``wrong_pairs=text``: see
+        :meth:`_text_pair_terms` (``wrong_images`` is then unused)."""
+        if self._use_cls() and self.config.get("wrong_pairs", "image") == "text":
+            return self._text_pair_terms(images, cond, fake, training)
         terms = super().discriminator_terms(images, wrong_images, cond, fake, eps, training)
         if self.stage == 1:
             return terms
@@ -146,23 +182,88 @@ class StackGanTask(GanClsTask):
         terms.update(real=real, fake=0.5 * (terms["fake"] + fake_u_loss), total=total)
         return terms
 
-    def _generator_update(self, images, cond) -> dict[str, tf.Tensor]:
+    def _text_pair_terms(self, images, cond, fake, training: bool):
+        """StackGAN-Pytorch's D loss (code/miscc/utils.py:22-61): the real and fake images are encoded once; the
+        wrong pairs are the real codes of examples 0..B-2 with the texts of 1..B-1 (``real_features[:B-1]``,
+        ``cond[1:]``); Stage I: ``real + (fake + wrong) / 2``, Stage II as :meth:`discriminator_terms`.
+
+        Per example, the B-1 wrong losses are padded with a 0 and scaled by B / (B-1), so the batch mean is the
+        reference's mean over B-1 pairs (under a strategy the pairs are shifted within each replica's batch)."""
+        d, ls = self.discriminator, self.label_smoothing
+        dc = self.d_condition(cond)
+        real_f = d.encode(images, training=training)
+        fake_f = d.encode(tf.stop_gradient(fake), training=training)
+        real_s = d.cond_logits(real_f, dc, training=training)
+        wrong_s = d.cond_logits(real_f[:-1], dc[1:], training=training)
+        fake_s = d.cond_logits(fake_f, dc, training=training)
+        real = gan_losses.d_real_loss(real_s, "bce", ls)
+        fake_l = gan_losses.d_fake_loss(fake_s, "bce")
+        wrong_l = gan_losses.d_fake_loss(wrong_s, "bce")
+        n = tf.cast(tf.shape(real)[0], real.dtype)
+        wrong = tf.concat([wrong_l, tf.zeros([1], wrong_l.dtype)], axis=0) * (n / (n - 1.0))
+        terms = {"real_score": real_s, "fake_score": fake_s, "wrong_score": wrong_s, "wrong": wrong}
+        if self.stage == 1:
+            terms.update(real=real, fake=fake_l, total=real + 0.5 * (fake_l + wrong))
+            return terms
+        real_u = gan_losses.d_real_loss(d.uncond_logits(real_f), "bce", ls)
+        fake_u = gan_losses.d_fake_loss(d.uncond_logits(fake_f), "bce")
+        real = 0.5 * (real + real_u)
+        terms.update(real=real, fake=0.5 * (fake_l + fake_u), total=real + (fake_l + wrong + fake_u) / 3.0)
+        return terms
+
+    def _generator_loss(self, fake, mu, logvar, images, cond) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-example G loss on (already drawn) fakes: BCE of D's conditional (+ Stage-II unconditional) logits
+        + kl_coef * KL (+ L1); and the KL."""
         c = self.config
+        out = self.discriminator((fake, self.d_condition(cond)), training=True)
+        per_example = gan_losses.generator_loss(out["cond"], "bce")
+        if self.stage == 2:
+            per_example += gan_losses.generator_loss(out["uncond"], "bce")
+        kl = kl_divergence(mu, logvar)
+        per_example += float(c["kl_coef"]) * kl
+        if c["l1_loss"]:
+            per_example += float(c["l1_coef"]) * gan_losses.l1_loss(fake, images)
+        return per_example, kl
+
+    def _generator_update(self, images, cond) -> dict[str, tf.Tensor]:
         n = tf.shape(images)[0]
         with tf.GradientTape() as tape:
-            fake, mu, logvar = self.stacked_forward(self.rng.normal([n, int(c["z_dim"])]), cond, training=True)
-            out = self.discriminator((fake, self.d_condition(cond)), training=True)
-            per_example = gan_losses.generator_loss(out["cond"], "bce")
-            if self.stage == 2:
-                per_example += gan_losses.generator_loss(out["uncond"], "bce")
-            kl = kl_divergence(mu, logvar)
-            per_example += float(c["kl_coef"]) * kl
-            if c["l1_loss"]:
-                per_example += float(c["l1_coef"]) * gan_losses.l1_loss(fake, images)
+            fake, mu, logvar = self.stacked_forward(self.rng.normal([n, int(self.config["z_dim"])]), cond, training=True)
+            per_example, kl = self._generator_loss(fake, mu, logvar, images, cond)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"g_loss": tf.reduce_mean(per_example), "kl": kl}
+
+    @tf.autograph.experimental.do_not_convert
+    def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """``reuse_fakes``: StackGAN-Pytorch's iteration (code/trainer.py:170-194): ONE generator forward (so its
+        BatchNorm statistics move once per step), a D update on those fakes (detached), then the G update scoring
+        the same fakes with the updated D. Otherwise GAN-CLS's step (the G update draws new fakes)."""
+        if not self.config.get("reuse_fakes", False):
+            return super()._step(batch)
+        images, wrong = batch["image"], batch["wrong_image"]
+        cond, metrics = self.conditioner.train_update(batch, images, self.global_batch_size)
+        n = tf.shape(images)[0]
+        with tf.GradientTape() as tape:
+            fake, mu, logvar = self.stacked_forward(self.rng.normal([n, int(self.config["z_dim"])]), cond, training=True)
+            with tape.stop_recording():
+                with tf.GradientTape() as d_tape:
+                    terms = self.discriminator_terms(images, wrong, cond, fake, training=True)
+                    d_loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=self.global_batch_size)
+                d_vars = self.discriminator.trainable_variables
+                self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+            per_example, kl = self._generator_loss(fake, mu, logvar, images, cond)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, g_vars), g_vars))
+        metrics = dict(metrics)
+        metrics.update(d_loss=tf.reduce_mean(terms["total"]), g_loss=tf.reduce_mean(per_example),
+                       d_real=self._score_metric(terms["real_score"]), d_fake=self._score_metric(terms["fake_score"]),
+                       kl=tf.reduce_mean(kl))
+        if "wrong_score" in terms:
+            metrics["d_wrong"] = self._score_metric(terms["wrong_score"])
+        return metrics
 
     # ---------------------------------------------------------------- eval
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):

@@ -12,12 +12,12 @@ import tensorflow as tf
 
 from t2i_tf.data import css
 from t2i_tf.data.records import read_info
-from t2i_tf.data.text import check_captions, Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
+from t2i_tf.data.text import check_captions, Tokenizer, load_vocabulary, save_vocabulary
 from t2i_tf.errors import UserError
 from t2i_tf.eval.retrieval import recall_at_k, top_k_gallery
 from t2i_tf.export.tirg import export_tirg
-from t2i_tf.losses.metric import batch_classification_loss, soft_triplet_loss
-from t2i_tf.models.tirg import ComposedRetrievalModel
+from t2i_tf.losses.metric import batch_classification_loss, sampled_soft_triplet_loss, soft_triplet_loss
+from t2i_tf.models.tirg import ComposedRetrievalModel, torch_initialize
 from t2i_tf.tasks.base import RetrievalTask
 from t2i_tf.distribute import gather_global
 
@@ -37,12 +37,86 @@ def parse_blocks(text: str | tuple[int, ...]) -> tuple[int, ...]:
     return blocks
 
 
+# Settings added after runs were saved without them: their value for such runs is the behaviour those runs had.
+LEGACY = {"weight_init": "keras", "image_padding": "same", "image_input_norm": "none", "image_weights": "",
+          "triplet_negatives": 0, "weight_decay_mode": "decoupled"}
+
+
+def setting(config: dict[str, Any], key: str) -> Any:
+    """``config[key]``, or for a run saved before ``key`` existed, the behaviour it was trained with."""
+    return config[key] if key in config else LEGACY[key]
+
+
+def model_from_config(config: dict[str, Any], vocab_size: int, name: str = "tirg") -> ComposedRetrievalModel:
+    """The (unbuilt) :class:`ComposedRetrievalModel` a TIRG config describes."""
+    c = config
+    return ComposedRetrievalModel(
+        vocab_size=vocab_size,
+        composition=c["composition"],
+        embed_dim=c["embed_dim"],
+        image_width=c["image_width"],
+        image_blocks=parse_blocks(c["image_blocks"]),
+        image_stem=c["image_stem"],
+        text_embed_dim=c["text_embed_dim"],
+        text_hidden_dim=c["text_hidden_dim"],
+        text_dropout=c["text_dropout"],
+        normalize_scale=c["normalize_scale"],
+        image_pool=c["image_pool"],
+        image_padding=setting(c, "image_padding"),
+        image_input_norm=setting(c, "image_input_norm"),
+        name=name,
+    )
+
+
+class TorchSGD(keras.optimizers.Optimizer):
+    """torch.optim.SGD (dampening 0, nesterov False) as a Keras optimizer, for google/tirg's optimiser.
+
+    Per variable: d = g + weight_decay * w (L2 coupled to the gradient, before momentum);
+    buf = momentum * buf + d (buf starts at 0, so the first step's buf = d, as torch's);
+    w -= lr * buf, with the learning rate of this step (torch scales the whole buffer by the current
+    lr; Keras's SGD folds each step's lr into its velocity, which differs once the rate decays).
+    """
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, l2: float = 0.0, name: str = "torch_sgd", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.momentum = float(momentum)
+        self.l2 = float(l2)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.momentums = self.add_optimizer_variables(variables, "momentum") if self.momentum else []
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = keras.ops.cast(learning_rate, variable.dtype)
+        d = keras.ops.cast(gradient, variable.dtype)
+        if self.l2:
+            d = d + keras.ops.cast(self.l2, variable.dtype) * variable
+        if self.momentum:
+            buf = self.momentums[self._get_variable_index(variable)]
+            self.assign(buf, keras.ops.cast(self.momentum, variable.dtype) * buf + d)
+            d = buf
+        self.assign_sub(variable, lr * d)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "l2": self.l2}
+
+
+def tirg_vocabulary(texts: list[str] | np.ndarray) -> list[str]:
+    """google/tirg's vocabulary rule (every word of the training texts, sorted: text_model.py:38-47), so word
+    ids line up with an imported official checkpoint (:mod:`t2i_tf.import_torch.tirg`)."""
+    from t2i_tf.import_torch.tirg import official_vocabulary
+
+    return official_vocabulary(texts)
+
+
 class TirgTask(RetrievalTask):
     """Trains a :class:`ComposedRetrievalModel` on converted CSS records."""
 
     name = "tirg"
     architecture_keys = ("composition", "embed_dim", "image_width", "image_blocks", "image_stem", "image_pool",
-                         "text_embed_dim", "text_hidden_dim")
+                         "text_embed_dim", "text_hidden_dim", "image_padding", "image_input_norm")
 
     @classmethod
     def default_workdir(cls, config: dict[str, Any]) -> str:
@@ -59,7 +133,7 @@ class TirgTask(RetrievalTask):
         self.image_size = int(self.info["image_size"])
         vocab = load_vocabulary(workdir)
         if vocab is None:
-            vocab = build_vocabulary(css.read_queries(self.data_dir, "train")["text"].tolist())
+            vocab = tirg_vocabulary(css.read_queries(self.data_dir, "train")["text"].tolist())
             save_vocabulary(vocab, workdir)
         self.tokenizer = Tokenizer(vocab, int(c["max_text_len"]))
         self._cache: dict[str, Any] = {}
@@ -73,30 +147,26 @@ class TirgTask(RetrievalTask):
                 f"--batch_size {c['batch_size']} must split into an even per-replica batch over {self.num_replicas} replicas"
             )
         with strategy.scope():
-            self.model = ComposedRetrievalModel(
-                vocab_size=self.tokenizer.vocab_size,
-                composition=c["composition"],
-                embed_dim=c["embed_dim"],
-                image_width=c["image_width"],
-                image_blocks=self.image_blocks,
-                image_stem=c["image_stem"],
-                text_embed_dim=c["text_embed_dim"],
-                text_hidden_dim=c["text_hidden_dim"],
-                text_dropout=c["text_dropout"],
-                normalize_scale=c["normalize_scale"],
-                image_pool=c["image_pool"],
-                name="tirg",
-            )
+            self.model = model_from_config(c, self.tokenizer.vocab_size)
             s = self.image_size
             self.model((tf.zeros([2, s, s, 3]), tf.ones([2, c["max_text_len"]], tf.int64), tf.zeros([2, s, s, 3])))
+            if setting(c, "weight_init") == "torch":
+                torch_initialize(self.model, int(c.get("seed", 0)))
+            if setting(c, "image_weights"):  # a checkpoint restored after build() (resume) overrides these
+                from t2i_tf.import_torch.tirg import load_resnet18_weights, read_state_dict
+
+                load_resnet18_weights(self.model.image_encoder, read_state_dict(c["image_weights"]))
             every = int(c["lr_decay_every"])  # 0: never (google/tirg on CSS)
             self.lr_schedule = keras.optimizers.schedules.ExponentialDecay(
                 c["learning_rate"], decay_steps=max(every, 1), decay_rate=c["lr_decay_factor"] if every else 1.0,
                 staircase=True,
             )
-            self.optimizer = keras.optimizers.SGD(
-                learning_rate=self.lr_schedule, momentum=c["momentum"], weight_decay=c["weight_decay"] or None
-            )
+            if setting(c, "weight_decay_mode") == "coupled":  # google/tirg main.py:172-173 (torch.optim.SGD)
+                self.optimizer = TorchSGD(self.lr_schedule, momentum=c["momentum"], l2=c["weight_decay"])
+            else:
+                self.optimizer = keras.optimizers.SGD(
+                    learning_rate=self.lr_schedule, momentum=c["momentum"], weight_decay=c["weight_decay"] or None
+                )
             self.optimizer.build(self.model.trainable_variables)
 
     # ---------------------------------------------------------------- train
@@ -122,6 +192,12 @@ class TirgTask(RetrievalTask):
         if self.config["loss"] == "batch_based_classification":
             return batch_classification_loss(queries, targets, all_targets, offset)
         all_queries, _ = gather_global(queries)
+        k = int(setting(self.config, "triplet_negatives"))
+        if k:
+            # Stateless draw from (--seed, step): reproducible, the same on every replica and after a resume.
+            seed = tf.stack([tf.constant(int(self.config.get("seed", 0)), tf.int64),
+                             tf.cast(self.optimizer.iterations, tf.int64)])
+            return sampled_soft_triplet_loss(queries, targets, all_queries, all_targets, offset, k, seed)
         all_labels, _ = gather_global(labels)
         return soft_triplet_loss(queries, targets, all_queries, all_targets, labels, all_labels, offset)
 

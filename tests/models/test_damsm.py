@@ -109,18 +109,44 @@ def test_inception_backbone_random_init_gives_17x17_regions():
     enc = DamsmImageEncoder(32, out_dim=16, backbone="inception_v3", inception_weights=None)
     reg, glob = enc(tf.random.uniform([1, 32, 32, 3], -1, 1), training=True)
     assert reg.shape == (1, 17, 17, 16) and glob.shape == (1, 16)
-    assert tuple(enc.inception.outputs[0].shape[1:]) == (17, 17, 768)  # Mixed_6e
-    assert tuple(enc.inception.outputs[1].shape[1:]) == (8, 8, 2048)
+    mixed_6e, mixed_7c = enc.inception(tf.zeros([1, 299, 299, 3]))
+    assert tuple(mixed_6e.shape[1:]) == (17, 17, 768) and tuple(mixed_7c.shape[1:]) == (8, 8, 2048)
     # frozen: only the two projection heads train (1x1 conv kernel; dense kernel + bias)
     assert sorted(tuple(v.shape) for v in enc.trainable_variables) == sorted([(1, 1, 768, 16), (2048, 16), (16,)])
+    # torchvision's Inception-v3 up to Mixed_7c: 21,820,000 weights (BN scale included, no fc / AuxLogits)
+    assert sum(int(np.prod(v.shape)) for v in enc.inception.weights) == 21_820_000  # = the official state dict without emb_*
+
+
+def test_inception_batch_stats_mode_uses_batch_statistics_only_when_asked():
+    x = tf.random.stateless_uniform([2, 75, 75, 3], (1, 2), -1, 1)
+    frozen = DamsmImageEncoder(75, out_dim=4, backbone="inception_v3")
+    frozen(x)
+    bn = frozen.inception.Conv2d_1a_3x3.bn
+    before = bn.moving_mean.numpy().copy()
+    a, _ = frozen(x, training=True)
+    b, _ = frozen(x, training=False)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # running statistics in both calls
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), before)
+    batch = DamsmImageEncoder(75, out_dim=4, backbone="inception_v3", batch_stats=True)
+    batch(x)
+    for src, dst in zip(frozen.weights, batch.weights):
+        dst.assign(src)
+    c, _ = batch(x, training=True)
+    assert float(tf.reduce_max(tf.abs(c - b))) > 1e-3  # batch statistics
+    assert not np.allclose(batch.inception.Conv2d_1a_3x3.bn.moving_mean.numpy(), before)  # running stats moved
+    assert len(batch.trainable_variables) == 3
 
 
 def test_inception_weights_path_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        DamsmImageEncoder(32, backbone="inception_v3", inception_weights=str(tmp_path / "missing.h5"))
+        DamsmImageEncoder(32, backbone="inception_v3", inception_weights=str(tmp_path / "missing.pth"))
+    with pytest.raises(UserError, match="does not exist"):
+        DamsmImageEncoder(32, backbone="keras_inception_v3", inception_weights=str(tmp_path / "missing.h5"))
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not an h5 file")
     with pytest.raises(UserError, match="could not load InceptionV3"):
+        DamsmImageEncoder(32, backbone="keras_inception_v3", inception_weights=str(junk))
+    with pytest.raises(UserError):
         DamsmImageEncoder(32, backbone="inception_v3", inception_weights=str(junk))
     with pytest.raises(UserError, match="backbone"):
         DamsmImageEncoder(32, backbone="vgg")

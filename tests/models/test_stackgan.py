@@ -1,11 +1,12 @@
 """StackGAN Stage-I / Stage-II generators and discriminators."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from t2i_tf.models.stackgan import (StageIDiscriminator, StageIGenerator, StageIIDiscriminator, StageIIGenerator,
-                                    check_stage_sizes)
+                                    SyncBatchNorm, check_stage_sizes)
 
 
 def _relative_change(a, b):
@@ -250,3 +251,30 @@ def test_paper_preset_conditioning_augmentation_is_stackgans():
         sizes[activation] = g.ca.count_params()
     assert stackgan.PAPER["ca_activation"] == "relu" and sizes["relu"] == 1024 * 256 + 256 == 262_400
     assert sizes["glu"] - sizes["relu"] == 262_400
+
+
+def test_sync_batchnorm_variance_is_two_pass():
+    """Keras' synchronised moments (E[x^2] - E[x]^2 in float32) lose the variance of values far from 0; ours do
+    not: training-mode outputs are those of the exact batch statistics (computed in float64)."""
+    x = (1000.0 + np.random.default_rng(0).normal(0.0, 0.05, (64, 8))).astype(np.float32)
+    mean, var = x.astype(np.float64).mean(0), x.astype(np.float64).var(0)
+    exact = (x - mean) / np.sqrt(var + 1e-5)
+    ours = SyncBatchNorm(epsilon=1e-5, synchronized=True)
+    keras_bn = keras.layers.BatchNormalization(epsilon=1e-5, synchronized=True)
+    assert np.abs(ours(x, training=True).numpy() - exact).max() < 1e-2
+    assert np.abs(keras_bn(x, training=True).numpy() - exact).max() > 0.1  # what the subclass fixes
+    np.testing.assert_allclose(ours.moving_variance.numpy(), 0.99 + 0.01 * var, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cls,size", [(StageIDiscriminator, 16), (StageIIDiscriminator, 32)])
+def test_discriminator_encode_and_heads_are_its_call(cls, size):
+    """encode / cond_logits / uncond_logits (the official netD(image), get_cond_logits, get_uncond_logits) compose
+    to the same outputs as the call."""
+    d = cls(size, ndf=4, c_dim=5)
+    images, cond = tf.random.normal([3, size, size, 3], seed=1), tf.random.normal([3, 5], seed=2)
+    out = d((images, cond), training=False)
+    codes = d.encode(images, training=False)
+    np.testing.assert_allclose(codes.numpy(), out["features"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(d.cond_logits(codes, cond, training=False).numpy(), out["cond"].numpy(), rtol=1e-5)
+    if "uncond" in out:
+        np.testing.assert_allclose(d.uncond_logits(codes).numpy(), out["uncond"].numpy(), rtol=1e-5)

@@ -79,3 +79,28 @@ def test_checkpoint_holds_every_model_variable(composition, tmp_path):
     tf.train.Checkpoint(model=fresh).restore(path).assert_consumed()
     for a, b in zip(model_vars, [v for v in fresh.variables if "seed_generator" not in v.path]):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_torch_initialize_draws_pytorch_distributions():
+    """weight_init=torch: torchvision's ResNet conv init, PyTorch's Linear / Embedding / LSTM defaults, seeded."""
+    from t2i_tf.models.tirg import torch_initialize
+
+    def built(seed):
+        m = ComposedRetrievalModel(vocab_size=50, composition="tirg", embed_dim=64, image_width=16,
+                                   image_blocks=(1, 1), text_embed_dim=32, text_hidden_dim=64)
+        x = tf.zeros([2, 32, 32, 3])
+        m((x, tf.ones([2, 3], tf.int64), x))
+        torch_initialize(m, seed)
+        return m
+
+    m = built(0)
+    stem = m.image_encoder.stem_conv.kernel.numpy()  # (7, 7, 3, 16): std sqrt(2 / (16 * 49))
+    assert stem.std() == pytest.approx(np.sqrt(2 / (16 * 49)), rel=0.1)
+    fc1 = m.composer.res_fc1.kernel.numpy()  # Linear(128, 128): U(+-1/sqrt(128))
+    assert np.abs(fc1).max() <= 1 / np.sqrt(128) and np.abs(fc1).max() > 0.95 / np.sqrt(128)
+    assert m.text_encoder.embedding.embeddings.numpy().std() == pytest.approx(1.0, rel=0.1)
+    bias = m.text_encoder.lstm.cell.bias.numpy()  # b_ih + b_hh, each U(+-1/8)
+    assert np.abs(bias).max() <= 2 / 8 and np.abs(bias).max() > 1 / 8
+    np.testing.assert_allclose(m.composer.weights_gr.numpy(), [1.0, 10.0])
+    np.testing.assert_array_equal(stem, built(0).image_encoder.stem_conv.kernel.numpy())
+    assert not np.array_equal(stem, built(1).image_encoder.stem_conv.kernel.numpy())

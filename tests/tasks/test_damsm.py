@@ -9,7 +9,7 @@ from t2i_tf.datasets.css.captions import convert_css_captions
 from t2i_tf.datasets.css.generate import generate_css
 from t2i_tf.errors import UserError
 from t2i_tf.models.damsm import token_mask
-from t2i_tf.tasks.damsm import DamsmTask
+from t2i_tf.tasks.damsm import DamsmLearningRate, DamsmTask, RestartingAdam
 from t2i_tf.train.trainer import Trainer
 
 
@@ -66,3 +66,48 @@ def test_bad_settings_are_clear_errors(tmp_path):
         DamsmTask(dict(cfg.TEST, backbone="inception_v3", inception_weights="")).prepare(str(tmp_path))
     with pytest.raises(UserError, match="needs --data_dir"):
         DamsmTask(dict(cfg.TEST, data_dir=None)).prepare(str(tmp_path / "empty"))
+
+
+def test_paper_lr_schedule_is_the_official_per_epoch_rule():
+    c = cfg.PAPER
+    sched = DamsmLearningRate(c["learning_rate"], c["lr_decay"], c["lr_decay_every"], c["lr_decay_until"])
+    # pretrain_DAMSM.py:268-284, run directly: lr of each epoch
+    lr, per_epoch = c["learning_rate"], []
+    for _ in range(201):
+        per_epoch.append(lr)
+        if lr > c["learning_rate"] / 10.0:
+            lr *= 0.98
+    ipe = c["lr_decay_every"]
+    steps = [0, ipe - 1, ipe, 5 * ipe + 7, 113 * ipe, 114 * ipe, 150 * ipe + 3, c["num_iters"] - 1]
+    got = np.array([float(sched(tf.constant(s, tf.int64))) for s in steps])
+    np.testing.assert_allclose(got, [per_epoch[s // ipe] for s in steps], rtol=1e-6)
+    assert sched.max_decays == 114 and got[-1] < c["learning_rate"] / 10.0 < got[4]
+    assert float(DamsmLearningRate(1e-3)(tf.constant(10**6))) == pytest.approx(1e-3)
+
+
+def test_restarting_adam_restarts_its_moments_every_epoch():
+    grads = [np.array([0.5, -1.0]), np.array([2.0, 0.1]), np.array([-0.3, 0.7]), np.array([1.0, 1.0]),
+             np.array([0.2, -0.2])]
+
+    def keras_run(opt):
+        var = tf.Variable([1.0, 2.0])
+        for g in grads:
+            opt.apply_gradients([(tf.constant(g, tf.float32), var)])
+        return var.numpy()
+
+    def reference(restart_every, lr=0.1, b1=0.5, b2=0.999, eps=1e-7):
+        x, m, v = np.array([1.0, 2.0]), 0.0, 0.0
+        for i, g in enumerate(grads):
+            t = i % restart_every + 1 if restart_every else i + 1
+            if t == 1:
+                m, v = np.zeros(2), np.zeros(2)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            x = x - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+        return x
+
+    restarted = keras_run(RestartingAdam(2, learning_rate=0.1, beta_1=0.5))
+    np.testing.assert_allclose(restarted, reference(2), rtol=1e-5)
+    plain = keras_run(RestartingAdam(0, learning_rate=0.1, beta_1=0.5))
+    np.testing.assert_allclose(plain, reference(0), rtol=1e-5)
+    assert np.abs(restarted - plain).max() > 1e-3

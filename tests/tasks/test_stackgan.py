@@ -9,7 +9,6 @@ import tensorflow as tf
 from configs import stackgan as cfg
 from t2i_tf.errors import UserError
 from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
-from t2i_tf.losses import gan as gan_losses
 from t2i_tf.tasks.stackgan import StackGanTask
 from t2i_tf.train.trainer import Trainer
 from tests.tensorboard_events import read_events
@@ -144,3 +143,155 @@ def test_bad_settings_are_clear_errors(records, tmp_path):
     for overrides, message in cases:
         with pytest.raises(UserError, match=message):
             StackGanTask(dict(base, **overrides)).prepare(str(tmp_path / "w"))
+
+
+# ---------------------------------------------------------------- the official (paper preset) training step
+OFFICIAL_STEP = dict(reuse_fakes=True, wrong_pairs="text")
+
+
+def test_paper_preset_is_the_official_cub_recipe():
+    """StackGAN-Pytorch on CUB: 600 epochs of floor(8855 / 64) = 138 iterations, halved every 100 epochs; one random
+    caption embedding; the frozen Stage-I in train mode; one G forward per step; shifted-text wrong pairs."""
+    p = cfg.PAPER
+    assert (p["batch_size"], p["num_iters"], p["lr_decay_every"]) == (64, 600 * (8855 // 64), 100 * (8855 // 64))
+    assert (p["caption_embeddings"], p["stage1_mode"], p["reuse_fakes"], p["wrong_pairs"]) == (1, "train", True, "text")
+    assert (p["ca_activation"], p["kl_coef"], p["c_dim"], p["ngf"], p["ndf"], p["z_dim"]) == ("relu", 2.0, 128, 128, 64, 100)
+    assert StackGanTask(dict(cfg.TEST, caption_embeddings=1))._reader_kwargs()["embeddings_sampled"] == 1
+
+
+def test_one_random_caption_embedding_per_image(tmp_path):
+    """caption_embeddings=1 (StackGAN-Pytorch datasets.py:144-145): each training embedding is ONE caption's."""
+    from t2i_tf.data.t2i import t2i_dataset
+    from t2i_tf.datasets.cub import convert
+    from tests.fixtures_t2i import make_cub
+
+    fx = make_cub(str(tmp_path), stackgan=True, embeddings=True, test_classes=(3, 4))
+    out = str(tmp_path / "out")
+    convert.convert_cub(fx.cub_dir, out, embeddings_dir=fx.birds_dir, examples_per_shard=2)
+    got = [b["embedding"].numpy() for b in t2i_dataset(out, "train", 4, 16, seed=3, embeddings_sampled=1).take(6)]
+    emb = np.concatenate(got)[:, 0]
+    # fixture caption c of image k of class y has the value 1000 y + 10 k + c: one caption -> an integer value
+    np.testing.assert_allclose(emb, np.round(emb), atol=1e-3)
+    assert len(set(np.round(emb) % 10)) > 1  # different captions drawn
+    mean4 = np.concatenate([b["embedding"].numpy() for b in t2i_dataset(out, "train", 4, 16, seed=3).take(6)])[:, 0]
+    assert not np.allclose(mean4, np.round(mean4), atol=1e-3)  # the default still averages 4
+
+
+class _StandInD:
+    """A discriminator whose codes carry the image's fill value and whose logits are a function of code and text."""
+
+    def __init__(self, cond_of, uncond_of):
+        self.cond_of, self.uncond_of = cond_of, uncond_of
+
+    def encode(self, images, training=None):
+        return images[:, 0, 0, 0]
+
+    def cond_logits(self, codes, condition, training=None):
+        pairs = zip(codes.numpy().tolist(), condition.numpy()[:, 0].tolist())
+        return tf.constant([self.cond_of[(round(a, 1), round(t, 1))] for a, t in pairs])
+
+    def uncond_logits(self, codes):
+        return tf.constant([self.uncond_of[round(a, 1)] for a in codes.numpy().tolist()])
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_text_wrong_pairs_are_the_official_loss(stage1, stage2, monkeypatch, stage):
+    """wrong_pairs=text: code/miscc/utils.py:29-60: the real images' codes 0..B-2 with texts 1..B-1 (mean over B-1
+    pairs); Stage I real + (fake + wrong) / 2, Stage II (real + real_u) / 2 + (fake + wrong + fake_u) / 3."""
+    task = (stage1 if stage == 1 else stage2)[0]
+    size = task.image_size
+    images = tf.constant(np.array([0.1, 0.2, 0.3], np.float32)[:, None, None, None] * np.ones([3, size, size, 3], np.float32))
+    fake = -images
+    texts = tf.constant([[0.5], [0.6], [0.7]])
+    cond_of = {(0.1, 0.5): 2.0, (0.2, 0.6): 1.0, (0.3, 0.7): 0.5,  # real pairs
+               (0.1, 0.6): -1.0, (0.2, 0.7): 0.3,  # wrong pairs: image i, text i+1
+               (-0.1, 0.5): -2.0, (-0.2, 0.6): -0.4, (-0.3, 0.7): 1.2}  # fake pairs
+    uncond_of = {0.1: 0.7, 0.2: -0.2, 0.3: 1.1, -0.1: -1.5, -0.2: 0.4, -0.3: 0.0}
+    monkeypatch.setattr(task, "discriminator", _StandInD(cond_of, uncond_of))
+    monkeypatch.setattr(task, "d_condition", lambda cond: cond)
+    monkeypatch.setitem(task.config, "wrong_pairs", "text")
+    terms = task.discriminator_terms(images, None, texts, fake, training=False)
+    bce = lambda x, label: float(tf.nn.sigmoid_cross_entropy_with_logits(labels=[float(label)], logits=[x])[0])  # noqa: E731
+    real = np.mean([bce(cond_of[k], 1) for k in [(0.1, 0.5), (0.2, 0.6), (0.3, 0.7)]])
+    wrong = np.mean([bce(cond_of[k], 0) for k in [(0.1, 0.6), (0.2, 0.7)]])
+    fake_l = np.mean([bce(cond_of[k], 0) for k in [(-0.1, 0.5), (-0.2, 0.6), (-0.3, 0.7)]])
+    if stage == 1:
+        expected = real + 0.5 * (fake_l + wrong)
+    else:
+        real_u = np.mean([bce(uncond_of[v], 1) for v in (0.1, 0.2, 0.3)])
+        fake_u = np.mean([bce(uncond_of[v], 0) for v in (-0.1, -0.2, -0.3)])
+        expected = (real + real_u) / 2 + (fake_l + wrong + fake_u) / 3
+    np.testing.assert_allclose(float(tf.reduce_mean(terms["total"])), expected, rtol=1e-5)
+    assert terms["wrong_score"].shape == (2,)
+
+
+def _count_forwards(task, monkeypatch):
+    calls = []
+    original = task.stacked_forward
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("training", args[2] if len(args) > 2 else False))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(task, "stacked_forward", counted)
+    return calls
+
+
+def test_reuse_fakes_is_one_generator_forward_per_step(stage1, monkeypatch):
+    """reuse_fakes (code/trainer.py:170-194): the D update and the G update see the same fakes: one training-mode
+    G forward per step (GAN-CLS's step draws twice), and both optimizers step once."""
+    from t2i_tf.runs.restore import restore_task
+
+    task, _ = restore_task("stackgan", stage1[1], strategy="default")  # a copy: the fixture's task stays untouched
+    batch = next(iter(task.train_dataset(tf.distribute.InputContext(), seed=0)))
+    for reuse, forwards in ((True, 1), (False, 2)):
+        monkeypatch.setitem(task.config, "reuse_fakes", reuse)
+        calls = _count_forwards(task, monkeypatch)
+        g_before, d_before = int(task.g_optimizer.iterations.numpy()), int(task.d_optimizer.iterations.numpy())
+        metrics = task._step(batch)
+        assert calls == [True] * forwards, reuse
+        assert int(task.g_optimizer.iterations.numpy()) == g_before + 1
+        assert int(task.d_optimizer.iterations.numpy()) == d_before + 1
+        assert all(np.isfinite(float(v)) for v in metrics.values())
+        monkeypatch.undo()
+
+
+@pytest.fixture(scope="module")
+def official_stage2(records, stage1, tmp_path_factory):
+    _, stage1_dir, _ = stage1
+    workdir = tmp_path_factory.mktemp("stage2_official")
+    task, metrics = fit(dict(cfg.TEST, data_dir=records[32], stage=2, stage1_workdir=stage1_dir, seed=0,
+                             stage1_mode="train", **OFFICIAL_STEP), workdir)
+    return task, str(workdir), metrics
+
+
+def test_stage1_mode_train_moves_only_the_frozen_stage1_batchnorm_statistics(stage1, official_stage2):
+    """StackGAN-Pytorch's netG.train() runs its frozen STAGE1_G on batch statistics and updates its running
+    statistics (checked against the official code in tests/import_torch/test_stackgan.py): the weights stay the
+    Stage-I run's, the moving statistics move, and the Stage-II run checkpoints and restores them."""
+    from t2i_tf.runs.restore import restore_task
+
+    s1_task, _ = restore_task("stackgan", stage1[1], strategy="default")  # the Stage-I run as checkpointed
+    task, workdir, _ = official_stage2
+    assert np.isfinite(logged_scalars(workdir)["d_wrong"])
+    mine = {v.path: v.numpy() for v in task.stage1.generator.variables}
+    theirs = {v.path: v.numpy() for v in s1_task.generator.variables}
+    moving = [p for p in mine if "moving_" in p]
+    assert moving and set(mine) == set(theirs)
+    for p in mine:
+        if p in moving:
+            continue
+        np.testing.assert_array_equal(mine[p], theirs[p], err_msg=p)
+    assert any(not np.array_equal(mine[p], theirs[p]) for p in moving)
+    assert "stage1_generator" in task.checkpoint_items()
+    restored, _ = restore_task("stackgan", workdir, strategy=task.strategy)
+    for v in restored.stage1.generator.variables:
+        np.testing.assert_array_equal(v.numpy(), mine[v.path], err_msg=v.path)
+
+
+def test_text_wrong_pairs_need_two_examples_per_replica(records, tmp_path):
+    task = StackGanTask(dict(cfg.TEST, data_dir=records[16], seed=0, batch_size=2, **OFFICIAL_STEP))
+    task.prepare(str(tmp_path / "w"))
+    task.num_replicas = 2  # as build() sets it under a two-replica strategy: one example per replica
+    with pytest.raises(UserError, match="wrong_pairs=text"):
+        task._build_gan()
