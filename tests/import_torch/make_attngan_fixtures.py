@@ -39,20 +39,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-EASYDICT = '''
-class EasyDict(dict):
-    def __getattr__(self, k):
-        try:
-            return self[k]
-        except KeyError:
-            raise AttributeError(k)
-    def __setattr__(self, k, v):
-        self[k] = v
-'''
+if __package__ in (None, ""):  # run as a script: the repo root on the path for the tests package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.import_torch.official_scratch import git_show, scratch_copy  # noqa: E402
 
 SEEDS = {"rnn": 11, "cnn": 12, "g": 13, "d64": 14, "d128": 15, "d256": 16}
 IMAGE_SEEDS = {"cnn": 21, "d64": 22, "d128": 23, "d256": 24}
@@ -90,27 +82,13 @@ def seeded_images(seed: int, n: int, size: int) -> np.ndarray:
     return np.random.RandomState(seed).uniform(-1.0, 1.0, (n, 3, size, size)).astype(np.float32)
 
 
-def _git_show(mirror: str, path: str) -> str:
-    return subprocess.check_output(["git", "--git-dir", mirror, "show", f"HEAD:{path}"], text=True)
-
-
 def _scratch(mirror: str) -> str:
-    d = tempfile.mkdtemp(prefix="attngan_official_")
-    os.makedirs(os.path.join(d, "miscc"))
-    model = _git_show(mirror, "code/model.py")
+    model = git_show(mirror, "code/model.py")
     old = "nn.Upsample(size=(299, 299), mode='bilinear')"
     assert model.count(old) == 1
     model = model.replace(old, "nn.Upsample(size=(299, 299), mode='bilinear', align_corners=True)")
-    with open(os.path.join(d, "model.py"), "w") as f:
-        f.write(model)
-    with open(os.path.join(d, "GlobalAttention.py"), "w") as f:
-        f.write(_git_show(mirror, "code/GlobalAttention.py"))
-    with open(os.path.join(d, "miscc", "config.py"), "w") as f:
-        f.write(_git_show(mirror, "code/miscc/config.py"))
-    open(os.path.join(d, "miscc", "__init__.py"), "w").close()
-    with open(os.path.join(d, "easydict.py"), "w") as f:
-        f.write(EASYDICT)
-    return d
+    return scratch_copy(mirror, {"model.py": model, "GlobalAttention.py": git_show(mirror, "code/GlobalAttention.py"),
+                                 "miscc/config.py": git_show(mirror, "code/miscc/config.py")}, "attngan_official_")
 
 
 def main() -> None:

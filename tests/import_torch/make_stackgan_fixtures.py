@@ -34,37 +34,16 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-EASYDICT = '''
-class EasyDict(dict):
-    def __getattr__(self, k):
-        try:
-            return self[k]
-        except KeyError:
-            raise AttributeError(k)
-    def __setattr__(self, k, v):
-        self[k] = v
-'''
-
-
-def _git_show(mirror: str, path: str) -> str:
-    return subprocess.check_output(["git", "--git-dir", mirror, "show", f"HEAD:{path}"], text=True)
-
+if __package__ in (None, ""):  # run as a script: the repo root on the path for the tests package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.import_torch.official_scratch import git_show, scratch_copy  # noqa: E402
 
 def _scratch(mirror: str) -> str:
-    d = tempfile.mkdtemp(prefix="stackgan_official_")
-    os.makedirs(os.path.join(d, "miscc"))
-    with open(os.path.join(d, "model.py"), "w") as f:
-        f.write(_git_show(mirror, "code/model.py"))
-    with open(os.path.join(d, "miscc", "config.py"), "w") as f:
-        f.write(_git_show(mirror, "code/miscc/config.py"))
-    open(os.path.join(d, "miscc", "__init__.py"), "w").close()
-    with open(os.path.join(d, "easydict.py"), "w") as f:
-        f.write(EASYDICT)
-    return d
+    return scratch_copy(mirror, {"model.py": git_show(mirror, "code/model.py"),
+                                 "miscc/config.py": git_show(mirror, "code/miscc/config.py")}, "stackgan_official_")
 
 
 def main() -> None:
