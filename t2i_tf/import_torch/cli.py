@@ -178,6 +178,15 @@ def write_run(model: str, config: dict[str, Any], workdir: str, assign: Callable
 
 
 # ------------------------------------------------------------------ TIRG
+
+def _assign_gan(assign_g: Any, g_sd: dict, assign_d: Any, d_sd: dict | None) -> Any:
+    """A ``write_run`` assigner: the generator's weights, and the discriminator's when a file was given."""
+    def assign(task: Any) -> None:
+        assign_g(task.generator, g_sd)
+        if d_sd is not None:
+            assign_d(task.discriminator, d_sd)
+    return assign
+
 def training_texts(source: str) -> list[str]:
     """CSS training texts from a raw CSS dir (the official ``mods[i]['to_str']`` of the train split), converted CSS
     records (their train queries) or a text file with one text per line."""
@@ -261,20 +270,12 @@ def import_stackgan_run(a: argparse.Namespace) -> str:
         if d_sd is not None:
             s2["ndf"] = _shape(d_sd, "encode_img.0.weight", "netD")[0]
 
-        def assign2(task):
-            imp.assign_stage2_generator(task.generator, s2_sd)
-            if d_sd is not None:
-                imp.assign_stage2_discriminator(task.discriminator, d_sd)
-
-        write_run("stackgan", s2, a.workdir, assign2)
+        write_run("stackgan", s2, a.workdir,
+                  _assign_gan(imp.assign_stage2_generator, s2_sd, imp.assign_stage2_discriminator, d_sd))
         done.append(f"Stage-II -> {a.workdir}")
     else:
-        def assign1(task):
-            imp.assign_stage1_generator(task.generator, g_sd)
-            if d_sd is not None:
-                imp.assign_stage1_discriminator(task.discriminator, d_sd)
-
-        write_run("stackgan", config, a.workdir, assign1)
+        write_run("stackgan", config, a.workdir,
+                  _assign_gan(imp.assign_stage1_generator, g_sd, imp.assign_stage1_discriminator, d_sd))
         done.append(f"Stage-I -> {a.workdir}")
     if d_sd is None:
         done.append("no --discriminator: the discriminator keeps its initial weights")
