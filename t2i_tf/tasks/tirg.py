@@ -16,6 +16,7 @@ from t2i_tf.data.text import check_captions, Tokenizer, load_vocabulary, save_vo
 from t2i_tf.errors import UserError
 from t2i_tf.eval.retrieval import recall_at_k, top_k_gallery
 from t2i_tf.export.tirg import export_tirg
+from t2i_tf.import_torch.tirg import official_vocabulary  # google/tirg's rule: imported checkpoints' word ids line up
 from t2i_tf.losses.metric import batch_classification_loss, sampled_soft_triplet_loss, soft_triplet_loss
 from t2i_tf.models.tirg import ComposedRetrievalModel, torch_initialize
 from t2i_tf.tasks.base import RetrievalTask
@@ -103,14 +104,6 @@ class TorchSGD(keras.optimizers.Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "l2": self.l2}
 
 
-def tirg_vocabulary(texts: list[str] | np.ndarray) -> list[str]:
-    """google/tirg's vocabulary rule (every word of the training texts, sorted: text_model.py:38-47), so word
-    ids line up with an imported official checkpoint (:mod:`t2i_tf.import_torch.tirg`)."""
-    from t2i_tf.import_torch.tirg import official_vocabulary
-
-    return official_vocabulary(texts)
-
-
 class TirgTask(RetrievalTask):
     """Trains a :class:`ComposedRetrievalModel` on converted CSS records."""
 
@@ -133,7 +126,7 @@ class TirgTask(RetrievalTask):
         self.image_size = int(self.info["image_size"])
         vocab = load_vocabulary(workdir)
         if vocab is None:
-            vocab = tirg_vocabulary(css.read_queries(self.data_dir, "train")["text"].tolist())
+            vocab = official_vocabulary(css.read_queries(self.data_dir, "train")["text"].tolist())
             save_vocabulary(vocab, workdir)
         self.tokenizer = Tokenizer(vocab, int(c["max_text_len"]))
         self._cache: dict[str, Any] = {}
