@@ -116,6 +116,8 @@ FIELDS: dict[str, Field] = {
                     choices=("auto", "batch", "layer", "none")),
     "minibatch_discrimination": Field(bool, "gan_cls: minibatch discrimination in D."),
     "mbd_kernels": Field(int, "gan_cls: minibatch discrimination kernels.", check=_p),
+    "reed_residual": Field(bool, "gan_cls: Reed's residual blocks in G and D and the BatchNorm on D's text "
+                                 "projection (reedscot/icml2016 main_cls_int.lua)."),
     "mbd_kernel_dim": Field(int, "gan_cls: minibatch discrimination kernel size.", check=_p),
     # ---- StackGAN / AttnGAN
     "stage": Field(int, "stackgan: 1 (text -> --image_size) or 2 (Stage-I image + text -> --stage2_size).",

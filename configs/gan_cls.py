@@ -41,6 +41,8 @@ PAPER = dict(
     ngf=128,
     ndf=64,
     proj_dim=128,
+    reed_residual=True,  # main_cls_int.lua:114-150 (G: residual blocks at 4x4 and 8x8), :187-206 (D: block at 4x4,
+    # no activation after its two last convs, BatchNorm on the text projection)
     cls=True,
     interp=True,
     interp_weight=1.0,
@@ -91,6 +93,7 @@ CPU_CHANGES = dict(
     ngf=32,
     ndf=32,
     proj_dim=256,
+    reed_residual=False,  # the measured CPU runs (docs/generator_quality.md) are plain DCGAN blocks
     interp=False,
     l1_loss=True,
     l1_coef=100.0,
@@ -137,7 +140,7 @@ TEST_CHANGES = dict(
 SCHEMA = Schema(
     "gan_cls",
     fields_of("image_size", "gan_type", "text_encoder", "learning_rate", "beta1", "beta2", "lr_decay",
-              "lr_decay_every", "z_dim", "ngf", "ndf", "proj_dim", "cls", "interp", "interp_weight", "interp_beta",
+              "lr_decay_every", "z_dim", "ngf", "ndf", "proj_dim", "reed_residual", "cls", "interp", "interp_weight", "interp_beta",
               "label_smoothing", "feature_matching", "l2_coef", "l1_loss", "l1_coef", "diter", "clip_value",
               "gp_weight", "d_norm", "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "random_flip",
               "random_crop", "max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",

@@ -12,6 +12,12 @@
   ``norm``: ``batch`` (DCGAN), ``layer`` (GroupNormalization(groups=1), for WGAN-GP whose
   per-example gradient penalty is wrong under batch statistics) or ``none``.
 
+``reed_residual`` adds what reedscot/icml2016 (main_cls_int.lua:114-150, 187-206) has beyond the plain DCGAN:
+in G a residual block after the 4x4 and after the 8x8 maps (1x1 conv to C/4 -> BN -> ReLU -> 3x3 -> BN -> ReLU ->
+3x3 back to C -> BN, added to the not-yet-activated BN output, then ReLU); in D the two last down-sampling convs
+without an activation between them, then the same block with LeakyReLU 0.2 at 4x4, and a BatchNorm on the text
+projection (Linear -> BN -> LeakyReLU). Off by default in the CPU preset (measured there without it).
+
 BatchNormalization is synchronised across replicas (``sync_bn``), so a multi-device step sees the
 same batch statistics as a single-device step on the global batch.
 
@@ -55,6 +61,31 @@ def _norm(kind: str, name: str, sync: bool = True) -> layers.Layer:
     raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {kind!r}")
 
 
+class ResidualBlock(layers.Layer):
+    """Reed's residual branch: x + [1x1 conv C/4, norm, act, 3x3 conv C/4, norm, act, 3x3 conv C, norm](x), then
+    ``act`` (ReLU in G, LeakyReLU 0.2 in D). Convs carry a bias, as Torch's SpatialConvolution."""
+
+    def __init__(self, channels: int, inner: int, norm: str = "batch", leaky: bool = False, sync_bn: bool = True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.leaky = leaky
+        self.conv_a = layers.Conv2D(inner, 1, kernel_initializer=_init(), name="conv_a")
+        self.norm_a = _norm(norm, "norm_a", sync_bn)
+        self.conv_b = layers.Conv2D(inner, 3, padding="same", kernel_initializer=_init(), name="conv_b")
+        self.norm_b = _norm(norm, "norm_b", sync_bn)
+        self.conv_c = layers.Conv2D(channels, 3, padding="same", kernel_initializer=_init(), name="conv_c")
+        self.norm_c = _norm(norm, "norm_c", sync_bn)
+
+    def _act(self, x):
+        return tf.nn.leaky_relu(x, alpha=0.2) if self.leaky else tf.nn.relu(x)
+
+    def call(self, x, training=None):
+        h = self._act(self.norm_a(self.conv_a(x), training=training))
+        h = self._act(self.norm_b(self.conv_b(h), training=training))
+        h = self.norm_c(self.conv_c(h), training=training)
+        return self._act(x + h)
+
+
 def _unpack(inputs, conditional: bool, what: str):
     """``(x, text)`` for a conditional model, ``x`` (or ``(x,)``) for an unconditional one."""
     if conditional:
@@ -70,10 +101,11 @@ class Generator(keras.Model):
     """``(z [N, z_dim], text [N, D])`` (or ``z`` alone when unconditional) -> images [N, S, S, 3] in [-1, 1]."""
 
     def __init__(self, image_size: int = 64, ngf: int = 64, z_dim: int = 100, proj_dim: int = 128,
-                 conditional: bool = True, sync_bn: bool = True, **kwargs):
+                 conditional: bool = True, sync_bn: bool = True, reed_residual: bool = False, **kwargs):
         super().__init__(**kwargs)
         steps = num_resamplings(image_size)
         self.image_size, self.ngf, self.z_dim, self.conditional = int(image_size), int(ngf), int(z_dim), conditional
+        self.reed_residual = bool(reed_residual)
         if conditional:
             self.project = layers.Dense(proj_dim, kernel_initializer=_init(), name="text_projection")
         self.fc = layers.Dense(4 * 4 * ngf * 8, use_bias=False, kernel_initializer=_init(), name="fc")
@@ -86,6 +118,15 @@ class Generator(keras.Model):
                                                            kernel_initializer=_init(), name=f"up{k}"))
             setattr(self, f"up{k}_bn", _norm("batch", f"up{k}_bn", sync_bn))
         self.to_rgb = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=_init(), name="to_rgb")
+        if self.reed_residual:  # after the 4x4 map (8 ngf channels) and the first up-sampling (4 ngf)
+            self.res0 = ResidualBlock(ngf * 8, ngf * 2, sync_bn=sync_bn, name="res0")
+            if steps > 1:
+                self.res1 = ResidualBlock(ngf * 4, ngf, sync_bn=sync_bn, name="res1")
+
+    def _block(self, k: int, x, training):
+        """Norm output -> activation, through Reed's residual block where there is one (k = -1: the 4x4 map)."""
+        res = getattr(self, f"res{k + 1}", None) if self.reed_residual else None
+        return res(x, training=training) if res is not None else tf.nn.relu(x)
 
     def call(self, inputs, training=None):
         z, text = _unpack(inputs, self.conditional, "Generator")
@@ -94,9 +135,9 @@ class Generator(keras.Model):
             t = tf.nn.leaky_relu(self.project(text), alpha=0.2)
             x = tf.concat([t, z], axis=-1)
         x = tf.reshape(self.fc(x), [-1, 4, 4, self.ngf * 8])
-        x = tf.nn.relu(self.fc_norm(x, training=training))
+        x = self._block(-1, self.fc_norm(x, training=training), training)
         for k in range(self.num_ups):
-            x = tf.nn.relu(getattr(self, f"up{k}_bn")(getattr(self, f"up{k}")(x), training=training))
+            x = self._block(k, getattr(self, f"up{k}_bn")(getattr(self, f"up{k}")(x), training=training), training)
         return tf.tanh(self.to_rgb(x))
 
 
@@ -105,12 +146,13 @@ class Discriminator(keras.Model):
 
     def __init__(self, image_size: int = 64, ndf: int = 64, proj_dim: int = 128, conditional: bool = True,
                  norm: str = "batch", minibatch_discrimination: bool = False, mbd_kernels: int = 128,
-                 mbd_kernel_dim: int = 16, sync_bn: bool = True, **kwargs):
+                 mbd_kernel_dim: int = 16, sync_bn: bool = True, reed_residual: bool = False, **kwargs):
         super().__init__(**kwargs)
         steps = num_resamplings(image_size)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
         self.conditional = conditional
+        self.reed_residual = bool(reed_residual)
         self.num_downs = steps
         for k in range(steps):
             ch = ndf * min(2**k, 8)
@@ -119,8 +161,12 @@ class Discriminator(keras.Model):
             if k > 0:
                 setattr(self, f"down{k}_norm", _norm(norm, f"down{k}_norm", sync_bn))
         channels = ndf * min(2 ** (steps - 1), 8)
+        if self.reed_residual:
+            self.res = ResidualBlock(channels, max(channels // 4, 1), norm=norm, leaky=True, sync_bn=sync_bn, name="res")
         if conditional:
             self.project = layers.Dense(proj_dim, kernel_initializer=_init(), name="text_projection")
+            if self.reed_residual:
+                self.project_norm = _norm(norm, "text_projection_norm", sync_bn)
             self.joint = layers.Conv2D(channels, 1, use_bias=(norm == "none"), kernel_initializer=_init(), name="joint")
             self.joint_norm = _norm(norm, "joint_norm", sync_bn)
         self.mbd = None
@@ -137,10 +183,16 @@ class Discriminator(keras.Model):
             x = getattr(self, f"down{k}")(x)
             if k > 0:
                 x = getattr(self, f"down{k}_norm")(x, training=training)
-            x = tf.nn.leaky_relu(x, alpha=0.2)
+            if not (self.reed_residual and k >= max(self.num_downs - 2, 1)):
+                x = tf.nn.leaky_relu(x, alpha=0.2)  # Reed: no activation after the last two (the block's comes after)
+        if self.reed_residual:
+            x = self.res(x, training=training)
         features = x
         if self.conditional:
-            t = tf.nn.leaky_relu(self.project(text), alpha=0.2)
+            t = self.project(text)
+            if self.reed_residual:
+                t = self.project_norm(t, training=training)
+            t = tf.nn.leaky_relu(t, alpha=0.2)
             t = tf.tile(t[:, None, None, :], [1, 4, 4, 1])
             x = tf.concat([x, t], axis=-1)
             x = tf.nn.leaky_relu(self.joint_norm(self.joint(x), training=training), alpha=0.2)

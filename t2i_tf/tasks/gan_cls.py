@@ -102,7 +102,7 @@ class GanClsTask(GeneratorTask):
     name = "gan_cls"
     architecture_keys = ("image_size", "gan_type", "text_encoder", "ngf", "ndf", "z_dim", "proj_dim", "d_norm",
                          "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "text_dim", "text_embed_dim",
-                         "text_hidden_dim", "encoder_width")
+                         "text_hidden_dim", "encoder_width", "reed_residual")
     # Settings a subclass fixes instead of reading them from its config (StackGAN: the paper's BCE GAN, with no
     # GAN-INT, WGAN, feature matching or minibatch discrimination, so it has no such keys).
     fixed_settings: dict[str, Any] = {}
@@ -160,6 +160,20 @@ class GanClsTask(GeneratorTask):
         kind = c["text_encoder"]
         if kind == "auto":
             kind = "pretrained_embeddings" if emb_dim else "bilstm"
+            # A trained workdir keeps what auto chose then: a BiLSTM run has vocab.txt, an embeddings run none. Other
+            # records could make auto choose the other kind, whose variables the checkpoint does not have.
+            ckpt_dir = os.path.join(workdir, "checkpoints")
+            trained = os.path.isdir(ckpt_dir) and any(f.startswith("ckpt-") and f.endswith(".index")
+                                                      for f in os.listdir(ckpt_dir))
+            was = "bilstm" if load_vocabulary(workdir) is not None else "pretrained_embeddings"
+            if trained and was != kind:
+                then = ("a BiLSTM over the captions (vocab.txt; the records it was trained on had no embeddings)"
+                        if was == "bilstm" else "the records' precomputed embeddings (it has no vocab.txt)")
+                now = f"has {emb_dim}-d embeddings" if emb_dim else "has no embeddings"
+                raise UserError(f"{workdir} holds a checkpoint that --text_encoder=auto conditioned on {then}, but "
+                                f"--data_dir {self.data_dir} {now}, so auto would now choose --text_encoder={kind} and "
+                                "the checkpoint could not be restored: give --data_dir the records it was trained on, "
+                                "or another --workdir for these records")
         if kind == "pretrained_embeddings":
             if not emb_dim:
                 raise UserError(f"--text_encoder=pretrained_embeddings but {self.data_dir} has no embeddings: "
@@ -215,11 +229,13 @@ class GanClsTask(GeneratorTask):
         """Create (and build) ``self.generator`` and ``self.discriminator``; called inside the strategy scope."""
         c, s, cond = self.config, self.image_size, self.conditional
         proj = int(c["proj_dim"])
-        self.generator = Generator(s, int(c["ngf"]), int(c["z_dim"]), proj, conditional=cond, name="generator")
+        residual = bool(c["reed_residual"])
+        self.generator = Generator(s, int(c["ngf"]), int(c["z_dim"]), proj, conditional=cond, reed_residual=residual,
+                                   name="generator")
         self.discriminator = Discriminator(s, int(c["ndf"]), proj, conditional=cond, norm=self.d_norm,
                                            minibatch_discrimination=bool(c["minibatch_discrimination"]),
                                            mbd_kernels=int(c["mbd_kernels"]), mbd_kernel_dim=int(c["mbd_kernel_dim"]),
-                                           name="discriminator")
+                                           reed_residual=residual, name="discriminator")
         text = tf.zeros([2, self.cond_dim]) if cond else None
         self.generator(model_inputs(tf.zeros([2, int(c["z_dim"])]), text))
         self.discriminator(model_inputs(tf.zeros([2, s, s, 3]), text))

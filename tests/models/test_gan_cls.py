@@ -154,3 +154,58 @@ def test_matching_loss_and_accuracy():
     assert matching_loss(feats, shuffled).numpy().min() > 5.0
     assert float(matching_accuracy(feats, feats)) == 1.0
     assert float(matching_accuracy(feats, shuffled)) == 0.0
+
+
+def test_reed_residual_generator_is_the_plain_one_plus_its_residual_branches():
+    """With each branch's last BatchNorm zeroed (gamma = beta = 0) a block is relu(x + 0): the plain generator."""
+    keras.utils.set_random_seed(0)
+    plain = Generator(32, ngf=4, z_dim=6, proj_dim=5)
+    reed = Generator(32, ngf=4, z_dim=6, proj_dim=5, reed_residual=True)
+    z, text = tf.random.normal([3, 6], seed=1), tf.random.normal([3, 7], seed=2)
+    plain((z, text)), reed((z, text))
+    # Reed (main_cls_int.lua:114-150): blocks after the 4x4 map (8 ngf, inner 2 ngf) and the 8x8 map (4 ngf, inner ngf)
+    assert [(b.conv_a.filters, b.conv_c.filters) for b in (reed.res0, reed.res1)] == [(8, 32), (4, 16)]
+    assert reed.res0.conv_b.kernel.shape == (3, 3, 8, 8)
+    for layer in plain.layers:
+        reed.get_layer(layer.name).set_weights(layer.get_weights())
+    a = plain((z, text), training=False).numpy()
+    b = reed((z, text), training=False).numpy()
+    assert np.abs(a - b).max() > 1e-3 * np.abs(a).max()  # the branches change the image
+    for block in (reed.res0, reed.res1):
+        block.norm_c.gamma.assign(tf.zeros_like(block.norm_c.gamma))
+        block.norm_c.beta.assign(tf.zeros_like(block.norm_c.beta))
+    np.testing.assert_allclose(reed((z, text), training=False).numpy(), a, rtol=1e-5, atol=1e-6)
+
+
+def test_reed_residual_discriminator_layers_follow_main_cls_int():
+    """D at 64 px (main_cls_int.lua:172-218): downs ndf..8 ndf, a 4x4 block 8 ndf -> 2 ndf -> 2 ndf -> 8 ndf, the text
+    projection Linear -> BatchNorm -> LeakyReLU, then joint 1x1 and the 4x4 logit; no activation after downs 2 and 3."""
+    ndf = 4
+    d = Discriminator(64, ndf=ndf, proj_dim=5, reed_residual=True)
+    images, text = tf.random.normal([4, 64, 64, 3], seed=3), tf.random.normal([4, 7], seed=4)
+    scores, features = d((images, text), training=True)
+    assert scores.shape == (4,) and features.shape == (4, 4, 4, 8 * ndf)
+    kernels = [getattr(d, f"down{k}").kernel.shape for k in range(4)]
+    assert kernels == [(4, 4, 3, ndf), (4, 4, ndf, 2 * ndf), (4, 4, 2 * ndf, 4 * ndf), (4, 4, 4 * ndf, 8 * ndf)]
+    assert [d.res.conv_a.kernel.shape, d.res.conv_b.kernel.shape, d.res.conv_c.kernel.shape] == [
+        (1, 1, 8 * ndf, 2 * ndf), (3, 3, 2 * ndf, 2 * ndf), (3, 3, 2 * ndf, 8 * ndf)]
+    assert isinstance(d.project_norm, keras.layers.BatchNormalization)
+    assert d.joint.kernel.shape == (1, 1, 8 * ndf + 5, 8 * ndf) and d.logit.kernel.shape == (4, 4, 8 * ndf, 1)
+    # Down 2 has no activation: down 3 reads the training-mode BatchNorm output itself (mean 0 per channel, beta = 0);
+    # after a LeakyReLU (the plain D) that mean is clearly positive.
+
+    def input_mean_of_down3(model):
+        seen, call = {}, model.down3.call
+
+        def spy(x):
+            seen["x"] = x
+            return call(x)
+
+        model.down3.call = spy
+        model((images, text), training=True)
+        return float(tf.reduce_mean(seen["x"]))
+
+    assert abs(input_mean_of_down3(d)) < 1e-3
+    assert input_mean_of_down3(Discriminator(64, ndf=ndf, proj_dim=5)) > 0.1
+    plain = Discriminator(64, ndf=ndf, proj_dim=5)
+    assert not hasattr(plain, "res") and not hasattr(plain, "project_norm")

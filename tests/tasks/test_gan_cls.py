@@ -123,7 +123,8 @@ def test_diter_critic_updates_per_generator_update_with_clipping(records, tmp_pa
 
 def test_generator_extras_int_feature_matching_l1_and_minibatch_discrimination(records, tmp_path):
     task = make_task(records["attr"], tmp_path, gan_type="gan", feature_matching=True, l2_coef=100.0, l1_loss=True,
-                     l1_coef=50.0, minibatch_discrimination=True, interp=True, cls=True)
+                     l1_coef=50.0, minibatch_discrimination=True, interp=True, cls=True, reed_residual=True)
+    assert hasattr(task.generator, "res0") and hasattr(task.discriminator, "res")  # the paper preset's blocks
     metrics = {k: float(v) for k, v in task._step(_one_batch(task)).items()}  # eager
     assert {"fm_loss", "l1_loss"} <= set(metrics) and all(math.isfinite(v) for v in metrics.values())
     assert metrics["l1_loss"] > 0 and metrics["fm_loss"] > 0
