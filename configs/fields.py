@@ -92,6 +92,10 @@ FIELDS: dict[str, Field] = {
     "text_dim": Field(int, "Size of the co-trained BiLSTM's sentence vector.", check=_p),
     "encoder_width": Field(int, "Channels of the co-trained CNN image encoder.", check=_p),
     "match_gamma": Field(float, "Softmax sharpness of the sentence-image matching loss.", check=_p),
+    "swap_negatives": Field(int, "Hard negative captions per image in the matching loss (bilstm encoder, damsm): the "
+                                 "caption with one --swap_word_groups word swapped (0 = off).", check=_nn),
+    "swap_word_groups": Field(str, "Words that --swap_negatives exchanges: css (colours, shapes, sizes, top/bottom, "
+                                   "left/right) or groups such as 'red,blue,green;small,large'."),
     # ---- GANs
     "gan_type": Field(str, "gan_cls: gan | wgan | wgan_gp | vanilla_gan | vanilla_wgan (vanilla = unconditional).",
                       choices=("gan", "wgan", "wgan_gp", "vanilla_gan", "vanilla_wgan")),

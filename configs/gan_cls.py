@@ -21,7 +21,7 @@ from configs.schema import Schema, at_least
 
 # The co-trained BiLSTM sentence encoder's settings (text_encoder=bilstm): StackGAN conditions through the same one.
 SENTENCE_ENCODER_KEYS = ("max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
-                         "encoder_learning_rate", "match_gamma")
+                         "encoder_learning_rate", "match_gamma", "swap_negatives", "swap_word_groups")
 
 PAPER = dict(
     eval_images=1000,
@@ -69,6 +69,8 @@ PAPER = dict(
     encoder_width=64,
     encoder_learning_rate=2e-4,
     match_gamma=10.0,
+    swap_negatives=0,  # not in Reed et al.: swapped-word hard negative captions (t2i_tf/data/word_swaps.py)
+    swap_word_groups="css",
     eval_batch_size=64,
     num_samples=64,
     eval_every=5_000,
@@ -144,7 +146,8 @@ SCHEMA = Schema(
               "label_smoothing", "feature_matching", "l2_coef", "l1_loss", "l1_coef", "diter", "clip_value",
               "gp_weight", "d_norm", "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "random_flip",
               "random_crop", "max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
-              "encoder_learning_rate", "match_gamma", "eval_batch_size", "eval_images", "num_samples",
+              "encoder_learning_rate", "match_gamma", "swap_negatives", "swap_word_groups", "eval_batch_size",
+              "eval_images", "num_samples",
               optimizer=restricted("optimizer", "adam", "rmsprop"),
               batch_size=checked("batch_size", at_least(2))),
     dict(RUN_DEFAULTS, **PAPER),

@@ -19,6 +19,9 @@ Candidates are the whole *global* batch (all-gathered over replicas with
 :func:`t2i_tf.distribute.gather_global`), so a MirroredStrategy step equals a single-device step;
 reduce with ``tf.nn.compute_average_loss(..., global_batch_size=...)``. Negatives from the same class
 as the positive (``class_ids``) are masked out, as in the reference.
+
+Optional *hard negatives* (not in the reference): K extra captions per example (its own caption with one word
+swapped, t2i_tf/data/word_swaps.py) join the candidates of the image -> caption softmax of that example only.
 """
 
 from __future__ import annotations
@@ -77,12 +80,16 @@ def _pair_relevance(words, word_mask, regions, gamma1, gamma2, relevance):
     """
     context, attention = _attend(words[:, None], regions[None], word_mask[:, None], gamma1)  # [A, B, T, *]
     cos = tf.reduce_sum(tf.math.l2_normalize(words[:, None], axis=-1) * tf.math.l2_normalize(context, axis=-1), -1)
-    m = word_mask[:, None, :]
+    return _relevance(cos, word_mask[:, None, :], gamma2, relevance), attention
+
+
+def _relevance(cos, m, gamma2, relevance):
+    """Caption-image relevance from its words' cosines [..., T] (mask m [..., T])."""
     rel = tf.reduce_logsumexp(tf.where(m, gamma2 * cos, _NEG), axis=-1)  # log sum_t exp(gamma2 cos_t)
     if relevance == "paper":
         rel = rel / gamma2
     # A caption with no real word has no evidence either way.
-    return tf.where(tf.reduce_any(m, axis=-1), rel, 0.0), attention
+    return tf.where(tf.reduce_any(m, axis=-1), rel, 0.0)
 
 
 def _negatives_to_drop(local_ids, all_ids, labels):
@@ -92,11 +99,12 @@ def _negatives_to_drop(local_ids, all_ids, labels):
     return tf.logical_and(same, tf.logical_not(own))
 
 
-def _symmetric_ce(text_logits, image_logits, labels, class_ids):
+def _symmetric_ce(text_logits, image_logits, labels, class_ids, extra_image_logits=None, extra_valid=None):
     """CE(caption -> its image) + CE(image -> its caption) per local example, same-class masked.
 
     text_logits[i, j]: local caption i vs global image j; image_logits[i, j]: local image i vs global
-    caption j.
+    caption j; extra_image_logits[i, k]: local image i vs its k-th hard negative caption (used where
+    ``extra_valid`` [i, k] is True).
     """
     if class_ids is not None:
         local_ids = tf.cast(class_ids, tf.int32)
@@ -104,6 +112,9 @@ def _symmetric_ce(text_logits, image_logits, labels, class_ids):
         drop = _negatives_to_drop(local_ids, all_ids, labels)
         text_logits = tf.where(drop, _NEG, text_logits)
         image_logits = tf.where(drop, _NEG, image_logits)
+    if extra_image_logits is not None:
+        extra = extra_image_logits if extra_valid is None else tf.where(extra_valid, extra_image_logits, _NEG)
+        image_logits = tf.concat([image_logits, extra], axis=1)
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits
     return ce(labels=labels, logits=text_logits) + ce(labels=labels, logits=image_logits)
 
@@ -117,6 +128,9 @@ def words_loss(
     gamma2: float = 5.0,
     gamma3: float = 10.0,
     relevance: str = "paper",
+    negative_words: tf.Tensor | None = None,
+    negative_mask: tf.Tensor | None = None,
+    negative_valid: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """DAMSM word-level loss: (per_example [N], attention [N, T, R, R] of each caption on its own image).
 
@@ -130,7 +144,8 @@ def words_loss(
       encoders were trained with).
 
     Logits gamma3 * R over the global batch; loss = CE over images for caption i + CE over captions
-    for image i. Padding words are ignored.
+    for image i. Padding words are ignored. With ``negative_words`` [N, K, T, D] (+ their word masks [N, K, T] and
+    ``negative_valid`` [N, K]) image i also weighs its K hard negative captions.
     """
     if relevance not in RELEVANCE_MODES:
         raise ValueError(f"relevance must be one of {RELEVANCE_MODES}; got {relevance!r}")
@@ -151,7 +166,13 @@ def words_loss(
         image_rel = tf.transpose(text_rel)
     else:
         image_rel = tf.transpose(_pair_relevance(all_words, all_mask, regions, gamma1, gamma2, relevance)[0])
-    loss = _symmetric_ce(gamma3 * text_rel, gamma3 * image_rel, labels, class_ids)
+    extra = None
+    if negative_words is not None:
+        nw = tf.cast(negative_words, tf.float32)  # [n, K, T, D] against image i's own regions [n, 1, P, D]
+        context, _ = _attend(nw, regions[:, None], tf.cast(negative_mask, tf.bool), gamma1)
+        cos = tf.reduce_sum(tf.math.l2_normalize(nw, axis=-1) * tf.math.l2_normalize(context, axis=-1), -1)
+        extra = gamma3 * _relevance(cos, tf.cast(negative_mask, tf.bool), gamma2, relevance)
+    loss = _symmetric_ce(gamma3 * text_rel, gamma3 * image_rel, labels, class_ids, extra, negative_valid)
 
     own = tf.gather(attention, labels, axis=1, batch_dims=1)  # [n, T, P]: caption i on image i
     shape = tf.shape(own)
@@ -159,10 +180,13 @@ def words_loss(
 
 
 def sentence_loss(
-    image_global: tf.Tensor, sentence: tf.Tensor, class_ids: tf.Tensor | None, gamma3: float = 10.0
+    image_global: tf.Tensor, sentence: tf.Tensor, class_ids: tf.Tensor | None, gamma3: float = 10.0,
+    negative_sentences: tf.Tensor | None = None, negative_valid: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """DAMSM sentence-level loss per example [N]: logits gamma3 * cos(image, sentence) over the global
-    batch, same-class negatives masked, CE over images for the sentence + CE over sentences for the image.
+    batch, same-class negatives masked, CE over images for the sentence + CE over sentences for the image
+    (the latter also over image i's hard negative captions ``negative_sentences`` [N, K, D] where
+    ``negative_valid`` [N, K]).
     """
     v = tf.math.l2_normalize(tf.cast(image_global, tf.float32), axis=-1)
     t = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
@@ -171,7 +195,11 @@ def sentence_loss(
     labels = offset + tf.range(tf.shape(t)[0])
     text_logits = gamma3 * tf.matmul(t, all_v, transpose_b=True)
     image_logits = gamma3 * tf.matmul(v, all_t, transpose_b=True)
-    return _symmetric_ce(text_logits, image_logits, labels, class_ids)
+    extra = None
+    if negative_sentences is not None:
+        neg = tf.math.l2_normalize(tf.cast(negative_sentences, tf.float32), axis=-1)
+        extra = gamma3 * tf.reduce_sum(v[:, None] * neg, axis=-1)
+    return _symmetric_ce(text_logits, image_logits, labels, class_ids, extra, negative_valid)
 
 
 def damsm_loss(
@@ -185,10 +213,17 @@ def damsm_loss(
     gamma2: float = 5.0,
     gamma3: float = 10.0,
     relevance: str = "paper",
+    negatives: dict[str, tf.Tensor] | None = None,
 ) -> dict[str, tf.Tensor]:
-    """Both DAMSM losses per example: {"words": [N], "sentence": [N], "total": words + sentence}."""
-    w, _ = words_loss(regions, words, word_mask, class_ids, gamma1, gamma2, gamma3, relevance)
-    s = sentence_loss(image_global, sentence, class_ids, gamma3)
+    """Both DAMSM losses per example: {"words": [N], "sentence": [N], "total": words + sentence}.
+
+    ``negatives``: hard negative captions per example, {"words" [N, K, T, D], "sentence" [N, K, D],
+    "mask" [N, K, T], "valid" [N, K]}.
+    """
+    n = negatives or {}
+    w, _ = words_loss(regions, words, word_mask, class_ids, gamma1, gamma2, gamma3, relevance,
+                      n.get("words"), n.get("mask"), n.get("valid"))
+    s = sentence_loss(image_global, sentence, class_ids, gamma3, n.get("sentence"), n.get("valid"))
     return {"words": w, "sentence": s, "total": w + s}
 
 

@@ -72,14 +72,16 @@ def normalize_sentence(features: tf.Tensor) -> tf.Tensor:
     return tf.math.l2_normalize(features, axis=-1) * tf.sqrt(dim)
 
 
-def matching_loss(text_features: tf.Tensor, image_features: tf.Tensor, gamma: float = 10.0) -> tf.Tensor:
+def matching_loss(text_features: tf.Tensor, image_features: tf.Tensor, gamma: float = 10.0,
+                  negative_sentences: tf.Tensor | None = None, negative_valid: tf.Tensor | None = None) -> tf.Tensor:
     """Per-example symmetric in-batch softmax loss: (CE(text -> its image) + CE(image -> its text)) / 2.
 
     Similarities are cosines scaled by ``gamma``; candidates are the whole global batch (all-gathered
     over replicas), so the value does not depend on how the batch is split. It is half of DAMSM's sentence
-    loss without class masking.
+    loss without class masking. ``negative_sentences`` [N, K, D] (valid where ``negative_valid``): each image's
+    hard negative captions, extra candidates of its CE over captions.
     """
-    return 0.5 * sentence_loss(image_features, text_features, None, gamma)
+    return 0.5 * sentence_loss(image_features, text_features, None, gamma, negative_sentences, negative_valid)
 
 
 def matching_accuracy(text_features: tf.Tensor, image_features: tf.Tensor) -> tf.Tensor:

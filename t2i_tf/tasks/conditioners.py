@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from t2i_tf.data.text import Tokenizer
+from t2i_tf.data.word_swaps import WordSwapper
 from t2i_tf.models.sentence_encoder import (ImageEncoder, SentenceEncoder, matching_accuracy, matching_loss,
                                             normalize_sentence)
 
@@ -101,6 +102,9 @@ class SentenceEncoderConditioner(Conditioner):
         self.trains = trains
         self.text_encoder: keras.Model | None = None
         self.image_encoder: keras.Model | None = None
+        self.swap_negatives = int(config.get("swap_negatives", 0)) if trains else 0
+        self.swapper = (WordSwapper(tokenizer.vocabulary, config["swap_word_groups"])
+                        if self.swap_negatives else None)
 
     def build(self) -> None:
         if not self.trains:
@@ -134,11 +138,28 @@ class SentenceEncoderConditioner(Conditioner):
         variables = self._variables()
         with tf.GradientTape() as tape:
             sentences = self.text_encoder(batch["tokens"], training=True)
+            negatives = self._hard_negatives(batch["tokens"]) if self.swapper is not None else {}
             per_example = matching_loss(sentences, self.image_encoder(images, training=True),
-                                        float(self.config["match_gamma"]))
+                                        float(self.config["match_gamma"]), **negatives)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return tf.stop_gradient(normalize_sentence(sentences)), {"match_loss": tf.reduce_mean(per_example)}
+
+    def _hard_negatives(self, tokens: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``swap_negatives`` swapped-word captions per caption, encoded (t2i_tf/data/word_swaps.py); the swaps are
+        seeded by the encoder optimizer's step and the replica, so a resumed run draws the same ones."""
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        context = tf.distribute.get_replica_context()  # the default context (replica 0) without a strategy
+        replica = tf.cast(context.replica_id_in_sync_group if context is not None else 0, tf.int64)
+        swapped, valid = [], []
+        for k in range(self.swap_negatives):
+            ids, ok = self.swapper(tokens, tf.stack([step, replica * 1000 + k]))
+            swapped.append(ids)
+            valid.append(ok)
+        n = tf.shape(tokens)[0]
+        encoded = self.text_encoder(tf.concat(swapped, axis=0), training=True)  # [K * n, D]
+        encoded = tf.transpose(tf.reshape(encoded, [self.swap_negatives, n, -1]), [1, 0, 2])
+        return {"negative_sentences": encoded, "negative_valid": tf.stack(valid, axis=1)}
 
     def checkpoint_items(self) -> dict[str, Any]:
         if not self.trains:

@@ -285,3 +285,57 @@ def test_mirrored_two_replicas_equal_single_device():
     assert res["local_only_diff"] > 1e-2  # the global batch really differs from per-replica batches
     assert res["words_diff"] < 1e-4 and res["sentence_diff"] < 1e-4, res
     assert res["grad_diff"] < 1e-5 + 1e-4 * res["grad_scale"], res
+
+
+def _loop_relevance(w, region_vecs, gamma1, gamma2, relevance):
+    ctx, _ = _loop_attention(w, region_vecs, gamma1)
+    cos = np.sum(w * ctx, -1) / (np.linalg.norm(w, axis=-1) * np.linalg.norm(ctx, axis=-1))
+    r = np.log(np.sum(np.exp(gamma2 * cos)))
+    return r / gamma2 if relevance == "paper" else r
+
+
+@pytest.mark.parametrize("relevance", ["paper", "code"])
+def test_hard_negative_captions_join_only_their_own_images_softmax(relevance):
+    """Image k's CE over captions also runs over its valid hard negatives (loop reference); captions' CE unchanged."""
+    g1, g2, g3 = 4.0, 5.0, 10.0
+    regions, words, mask, lengths = _random_batch()
+    n, t, d = words.shape
+    rng = np.random.default_rng(7)
+    k_neg = 2
+    neg_words = rng.normal(size=(n, k_neg, t, d)).astype(np.float32)
+    neg_len = rng.integers(2, t + 1, size=(n, k_neg))
+    neg_mask = np.arange(t)[None, None, :] < neg_len[:, :, None]
+    neg_words = neg_words * neg_mask[..., None]
+    valid = np.array([[True, True], [True, False], [False, False], [True, True]])
+    got, _ = words_loss(tf.constant(regions), tf.constant(words), tf.constant(mask), None, g1, g2, g3, relevance,
+                        tf.constant(neg_words), tf.constant(neg_mask), tf.constant(valid))
+    flat = regions.reshape(n, -1, d)
+    sim = np.array([[_loop_relevance(words[i, :lengths[i]], flat[j], g1, g2, relevance) for i in range(n)]
+                    for j in range(n)])  # sim[j, i]: image j vs caption i
+    want = np.zeros(n)
+    for k in range(n):
+        extra = [_loop_relevance(neg_words[k, m, :neg_len[k, m]], flat[k], g1, g2, relevance)
+                 for m in range(k_neg) if valid[k, m]]
+        row = g3 * np.concatenate([sim[k], extra])
+        want[k] = -np.log(_softmax(row)[k]) - np.log(_softmax(g3 * sim[:, k])[k])
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4)
+    plain, _ = words_loss(tf.constant(regions), tf.constant(words), tf.constant(mask), None, g1, g2, g3, relevance)
+    assert got.numpy()[2] == pytest.approx(plain.numpy()[2], rel=1e-6)  # no valid negative: unchanged
+    assert np.all(got.numpy()[[0, 1, 3]] > plain.numpy()[[0, 1, 3]])
+
+
+def test_sentence_loss_hard_negatives_direct_computation():
+    rng = np.random.default_rng(3)
+    v, s = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    neg = rng.normal(size=(3, 2, 5))
+    valid = np.array([[True, False], [True, True], [False, False]])
+    got = sentence_loss(tf.constant(v, tf.float32), tf.constant(s, tf.float32), None, 10.0,
+                        tf.constant(neg, tf.float32), tf.constant(valid)).numpy()
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    cos = unit(v) @ unit(s).T  # [image, caption]
+    want = []
+    for i in range(3):
+        extra = [float(unit(v[i]) @ unit(neg[i, m])) for m in range(2) if valid[i, m]]
+        row = 10.0 * np.concatenate([cos[i], extra])
+        want.append(-np.log(_softmax(row)[i]) - np.log(_softmax(10.0 * cos[:, i])[i]))
+    np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -293,3 +293,22 @@ def test_vocabulary_comes_from_info_json_split_as_the_tokenizer_splits(records, 
     info["vocabulary"]["words"] = [["bogus", 1]]
     json.dump(info, open(os.path.join(old, "info.json"), "w"))
     assert sorted(make_task(old, tmp_path / "b").tokenizer.vocabulary) == sorted(words)
+
+
+def test_swapped_word_negatives_join_the_encoder_matching_loss(records, tmp_path):
+    """--swap_negatives: the co-trained encoder's loss also weighs swapped-word captions; reproducible per step."""
+    plain = make_task(records["text"], tmp_path / "plain", gan_type="gan")
+    swaps = make_task(records["text"], tmp_path / "swaps", gan_type="gan", swap_negatives=2)
+    batch = _one_batch(swaps)
+    cond = swaps.conditioner
+    assert cond.swapper is not None and plain.conditioner.swapper is None
+    for k, v in plain.conditioner.checkpoint_items().items():  # the same starting encoders
+        if k != "encoder_optimizer":
+            cond.checkpoint_items()[k].set_weights(v.get_weights())
+    neg = cond._hard_negatives(batch["tokens"])
+    assert neg["negative_sentences"].shape == (4, 2, cond.dim) and bool(tf.reduce_all(neg["negative_valid"]))
+    again = cond._hard_negatives(batch["tokens"])  # same optimizer step: the same swaps
+    np.testing.assert_allclose(neg["negative_sentences"].numpy(), again["negative_sentences"].numpy())
+    _, with_negatives = cond.train_update(batch, batch["image"], 4)
+    _, without = plain.conditioner.train_update(batch, batch["image"], 4)
+    assert float(with_negatives["match_loss"]) > float(without["match_loss"])
