@@ -1,5 +1,9 @@
 """tf.data reader of the text-to-image TFRecords written by datasets/{cub,flowers,hd5} converters.
 
+``data_dir`` is a converter's output folder or a folder prepared by a t2i_tf TFDS builder
+(``TFDS_DATA_DIR/NAME/CONFIG/VERSION``, t2i_tf/tfds/): the same records and info.json, found by
+t2i_tf.data.records (``shard_paths``, ``read_info``), so both give the same batches.
+
 Each batch is a dict:
 
 - ``image``: float32 ``[B, S, S, 3]`` in [-1, 1];
