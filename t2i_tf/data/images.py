@@ -29,6 +29,8 @@ def open_image(data: bytes, what: str = "image", max_pixels: int = MAX_PIXELS) -
     """``data`` fully decoded, after its format and size were checked; UnreadableImage otherwise."""
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError:
+        raise UnreadableImage(f"{what} announces too many pixels; at most {max_pixels:,} are read") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise UnreadableImage(f"{what} is not a PNG or JPEG image ({type(e).__name__})") from None
     width, height = image.size
@@ -46,6 +48,8 @@ def image_header_size(data: bytes, what: str = "image") -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as image:
             return image.size
+    except Image.DecompressionBombError:
+        raise UnreadableImage(f"{what} announces too many pixels (a decompression bomb)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise UnreadableImage(f"{what} is not a PNG or JPEG image ({type(e).__name__})") from None
 

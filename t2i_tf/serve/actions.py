@@ -34,11 +34,49 @@ def _base64_bytes(data: str, what: str) -> bytes:
         raise UserError(f"{what} is not base64-encoded image bytes") from None
 
 
+def _bomb_refused(what: str, error: Exception) -> UserError:
+    # Pillow raises its DecompressionBombError (not an OSError) from Image.open itself for images over twice its
+    # MAX_IMAGE_PIXELS (~179 MP), before the pixel limits of t2i_tf.data.images are checked.
+    return UserError(f"{what} has too many pixels ({error}); at most {MAX_IMAGE_PIXELS:,} are read")
+
+
 def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
     """uint8 RGB [H, W, 3] from base64 text (a data: URI prefix is allowed) or raw bytes; UserError if unreadable."""
     if isinstance(data, str):
         data = _base64_bytes(data, what)
-    return read_image(data, what, max_pixels=MAX_IMAGE_PIXELS)
+    try:
+        return read_image(data, what, max_pixels=MAX_IMAGE_PIXELS)
+    except Image.DecompressionBombError as e:
+        raise _bomb_refused(what, e) from None
+
+
+def read_gallery_image(path: str) -> np.ndarray:
+    """A gallery file as uint8 RGB [H, W, 3]; UserError if it is not a readable PNG / JPEG within the limit."""
+    try:
+        return read_image(path, path, max_pixels=MAX_IMAGE_PIXELS)  # FIFOs etc. refused
+    except Image.DecompressionBombError as e:
+        raise _bomb_refused(path, e) from None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def _check_image_strings(key: str, value: Any) -> None:
+    """A UserError unless ``value`` is a base64 string or a list of them (checked before any decoding)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise UserError(f"{key}: give at least one image")
+    for i, item in enumerate(items[:MAX_ROWS + 1]):
+        if not isinstance(item, str):
+            where = f"{key}[{i}]" if isinstance(value, list) else key
+            raise UserError(f"{where} must be a base64-encoded PNG or JPEG image (a string); got {_json_type(item)}")
 
 
 def encode_png(image: np.ndarray) -> str:
@@ -123,7 +161,10 @@ class DemoModel:
         missing = [k for k in kinds if k not in payload]
         if missing:
             raise UserError(f"{name} needs {', '.join(missing)} (inputs: {', '.join(kinds)})")
-        # Rows and the images' total pixels are checked before anything is decoded.
+        # Types, rows and the images' total pixels are checked before anything is decoded.
+        for k, kind in kinds.items():
+            if kind == "image":
+                _check_image_strings(k, payload[k])
         raw_rows = {len(payload[k]) if isinstance(payload[k], list) else 1 for k, kind in kinds.items()
                     if kind in ("text", "image")}
         if len(raw_rows) > 1:
@@ -186,7 +227,10 @@ class DemoModel:
         for value in values:
             for item in (value if isinstance(value, list) else [value])[:MAX_ROWS]:
                 if isinstance(item, str):
-                    width, height = image_header_size(_base64_bytes(item, "image"), "image")
+                    try:
+                        width, height = image_header_size(_base64_bytes(item, "image"), "image")
+                    except Image.DecompressionBombError as e:
+                        raise _bomb_refused("image", e) from None
                     total += width * height
         if total > MAX_REQUEST_PIXELS:
             raise UserError(f"the request's images have {total:,} pixels; at most {MAX_REQUEST_PIXELS:,} per request")
@@ -222,7 +266,7 @@ class DemoModel:
         for name in names:
             path = os.path.join(gallery_dir, name)
             try:
-                batch.append(read_image(path, path, max_pixels=MAX_IMAGE_PIXELS))  # FIFOs etc. refused
+                batch.append(read_gallery_image(path))
                 files.append(path)
             except (UserError, OSError):
                 self.gallery_skipped.append(path)
@@ -248,7 +292,7 @@ class DemoModel:
         order = np.argsort(-scores, kind="stable")[:top_k]
         results = []
         for i in order:
-            thumb = encode_png(read_image(self.gallery_files[i], max_pixels=MAX_IMAGE_PIXELS))
+            thumb = encode_png(read_gallery_image(self.gallery_files[i]))
             results.append({"id": int(i), "name": os.path.basename(self.gallery_files[i]), "score": float(scores[i]),
                             "image": thumb})  # gallery ids and file names: no server paths
         return {"results": results}

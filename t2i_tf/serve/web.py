@@ -7,9 +7,13 @@ message (the traceback stays in the server log).
 
 from __future__ import annotations
 
+import collections
 import html
 import json
+import selectors
+import socket
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -131,29 +135,112 @@ def render_page(model: DemoModel) -> str:
 
 
 class BoundedThreadingHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server with at most ``max_workers`` connections served at once (the others wait in a
-    listen backlog of 128) and a time limit on every socket, so idle or slow clients cannot pile up threads."""
+    """A threading HTTP server with at most ``max_workers`` requests served at once and a time limit on every
+    socket, so idle or slow clients cannot pile up threads.
+
+    A connection gets a worker only once its client has sent something: until then it waits in a selector (no
+    thread) for at most ``idle_timeout`` seconds, at most ``max_waiting`` of them (beyond that the oldest is
+    closed). So connections that never send a byte cannot occupy the workers that ``/healthz`` and real requests
+    need; the listen backlog (128) only holds connections not yet accepted.
+    """
 
     request_queue_size = 128
     daemon_threads = True
 
-    def __init__(self, address, handler, max_workers: int = 32):
+    def __init__(self, address, handler, max_workers: int = 32, idle_timeout: float | None = None,
+                 max_waiting: int = 1024):
         self._slots = threading.BoundedSemaphore(max_workers)
+        self._idle_timeout = SOCKET_TIMEOUT_S if idle_timeout is None else idle_timeout
+        self._max_waiting = max_waiting
+        self._incoming: collections.deque = collections.deque()  # accepted, not yet in the selector
+        self._ready: collections.deque = collections.deque()  # sent something, waiting for a worker
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._closing = False
         super().__init__(address, handler)
+        self._dispatcher = threading.Thread(target=self._dispatch, name="http-dispatch", daemon=True)
+        self._dispatcher.start()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:  # the wake-up buffer is full (a wake-up is pending anyway) or closed
+            pass
 
     def process_request(self, request, client_address) -> None:
-        self._slots.acquire()  # blocks accepting: further clients wait in the backlog
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
+        """Called by the accepting thread: hand the connection to the dispatcher (never blocks)."""
+        self._incoming.append((request, client_address, time.monotonic() + self._idle_timeout))
+        self._wake()
+
+    def _dispatch(self) -> None:
+        waiting: dict = {}  # socket -> (client_address, deadline), oldest first
+        while not self._closing:
+            try:
+                self._dispatch_once(waiting)
+            except Exception:  # noqa: BLE001 -- a bug here must not stop the server from serving
+                traceback.print_exc()
+                time.sleep(0.05)
+        for request in list(waiting) + [r for r, _ in self._ready]:
+            self.shutdown_request(request)
+
+    def _dispatch_once(self, waiting: dict) -> None:
+        timeout = None
+        if waiting:
+            timeout = max(0.0, min(d for _, d in waiting.values()) - time.monotonic())
+        for key, _ in self._selector.select(timeout):
+            if key.fileobj is self._wake_r:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except OSError:  # BlockingIOError: drained
+                    pass
+                continue
+            self._selector.unregister(key.fileobj)
+            self._ready.append((key.fileobj, waiting.pop(key.fileobj)[0]))
+        while self._incoming:
+            request, address, deadline = self._incoming.popleft()
+            if len(waiting) >= self._max_waiting:
+                oldest = next(iter(waiting))
+                self._selector.unregister(oldest)
+                del waiting[oldest]
+                self.shutdown_request(oldest)
+            try:
+                self._selector.register(request, selectors.EVENT_READ)
+            except (ValueError, OSError):  # closed meanwhile
+                self.shutdown_request(request)
+                continue
+            waiting[request] = (address, deadline)
+        now = time.monotonic()
+        for request in [r for r, (_, d) in waiting.items() if d <= now]:
+            self._selector.unregister(request)
+            del waiting[request]
+            self.shutdown_request(request)  # silent for the whole idle timeout
+        while self._ready and self._slots.acquire(blocking=False):
+            request, address = self._ready.popleft()
+            try:
+                ThreadingHTTPServer.process_request(self, request, address)
+            except Exception:  # noqa: BLE001 -- e.g. no thread could be started: drop this connection only
+                self._slots.release()
+                self.shutdown_request(request)
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+            self._wake()  # a worker is free for the next ready connection
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._closing = True
+        self._wake()
+        self._dispatcher.join(timeout=5)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
 
 def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:

@@ -62,7 +62,7 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         """Infinite dataset of PER-REPLICA batches for this input pipeline, shuffled from ``seed`` (the Trainer's
-        data seed: it follows --seed and the step the run starts or resumes at)."""
+        data seed: it follows (--seed, the data block of the step the run starts or resumes at; Trainer data_block_steps))."""
 
     @abc.abstractmethod
     def train_step(self, batch: Any) -> dict[str, tf.Tensor]:

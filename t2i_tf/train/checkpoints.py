@@ -5,6 +5,10 @@
   completely, warning about each newer one that does not; when checkpoints exist but none reads, it stops with
   an error instead of starting again from step 0.
 - ``ckpt-N_temp`` directories left by a kill during a save are removed.
+- Keras layers' random states (dropout seed generators, which Keras keeps out of a model's weights) are saved
+  with the weights, so a resumed run draws the masks the uninterrupted run would have drawn.
+- ``metrics.jsonl`` is appended one whole line at a time; a line torn by a kill is dropped by the next writer and
+  ignored by readers.
 - SIGINT / SIGTERM during training are deferred to the end of the current loop, where the step counter and the
   weights agree (and the NaN check has passed): the Trainer saves that step, then stops.
 """
@@ -13,19 +17,43 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import re
 import shutil
 import signal
 import sys
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 import tensorflow as tf
 
 from t2i_tf.errors import UserError
 
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+RNG_NODE = "keras_rng"  # the checkpoint node holding the Keras random states
+
+
+def keras_rng_states(items: dict[str, Any]) -> dict[str, Any]:
+    """The random-state variables (seed generators) of the Keras layers among ``items``, by item and position.
+
+    Keras lists them in ``layer.variables`` but not in ``layer.weights``, which is all a checkpoint of the layer
+    holds; without them a resumed run would draw its dropout masks again from the start.
+    """
+    import keras
+
+    out = {}
+    for key in sorted(items):
+        item = items[key]
+        if isinstance(item, keras.layers.Layer):
+            weights = {id(w) for w in item.weights}
+            for i, v in enumerate(v for v in item.variables if id(v) not in weights):
+                out[f"{key}_{i}"] = v
+    return out
+
+
+def _has_node(prefix: str, node: str) -> bool:
+    return any(name.startswith(node + "/") for name, _ in tf.train.list_variables(prefix))
 
 
 def checkpoint_prefixes(ckpt_dir: str) -> list[str]:
@@ -51,12 +79,14 @@ def _state_file_is_readable(ckpt_dir: str) -> bool:
         return False
 
 
-def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clean: bool = True) -> str | None:
+def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clean: bool = True,
+                            without_node: tuple[str, tf.train.Checkpoint] | None = None) -> str | None:
     """Restore the newest checkpoint of ``ckpt_dir`` that reads completely; its prefix, or None when there is none.
 
     Each newer checkpoint that fails (truncated or missing files, flipped bytes, another model's variables) is
     named in a warning on stderr. ``clean``: also remove partial saves and an unreadable state file (the
-    CheckpointManager writes a new one with the next save).
+    CheckpointManager writes a new one with the next save). ``without_node``: (node, a checkpoint without it) to
+    restore a checkpoint that predates ``node`` with.
     """
     if clean and os.path.isdir(ckpt_dir):
         for path in remove_partial_saves(ckpt_dir):
@@ -69,7 +99,10 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clea
     failures: list[str] = []
     for prefix in checkpoint_prefixes(ckpt_dir):
         try:
-            checkpoint.restore(prefix).assert_existing_objects_matched()
+            target = checkpoint
+            if without_node is not None and not _has_node(prefix, without_node[0]):
+                target = without_node[1]
+            target.restore(prefix).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, OSError) as e:
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             failures.append(f"{prefix} ({reason})")
@@ -81,6 +114,41 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clea
         raise UserError(f"no checkpoint in {ckpt_dir} can be read ({'; '.join(failures)}): refusing to start again "
                         "from step 0 over them; move them away to start afresh")
     return None
+
+
+def read_metrics(path: str) -> list[dict[str, Any]]:
+    """The evaluation records of a ``metrics.jsonl``; lines that do not parse (torn by a kill) are skipped."""
+    if not os.path.isfile(path):
+        return []
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                out.append(record)
+    return out
+
+
+def append_metrics(path: str, record: dict[str, Any]) -> None:
+    """Append ``record`` as one line of ``path``, first dropping a last line a kill left unfinished."""
+    if os.path.isfile(path) and os.path.getsize(path):
+        with open(path, "rb+") as f:
+            data = f.read()
+            if not data.endswith(b"\n"):
+                keep = data.rfind(b"\n") + 1
+                print(f"warning: {path}: dropped an unfinished last line ({len(data) - keep} bytes) left by a kill",
+                      file=sys.stderr, flush=True)
+                f.truncate(keep)
+    line = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)  # one write: a reader sees the whole line or none of it
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _Stop:

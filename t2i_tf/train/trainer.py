@@ -5,6 +5,13 @@ the ``tf.function`` step loop (optionally XLA), checkpoints with resume from
 ``workdir``, TensorBoard scalars and hparams, a progress line, the NaN/Inf
 guard and seeds. A Task supplies models, data and the step maths.
 
+Resuming is exact: a run killed at any moment and resumed gives the weights of an uninterrupted run with the
+same seed. The data position is the step counter saved with the weights: the training stream is cut into blocks
+of ``data_block_steps`` steps, block ``b`` drawn from a dataset seeded by (--seed, b), so a run resumed at step
+``s`` rebuilds block ``s // data_block_steps`` and skips the ``s % data_block_steps`` steps of it already trained
+(a bounded cost, however long the run). Keras layers' random states (dropout seed generators) are saved with
+the weights. An evaluation that a kill interrupted is redone on resume.
+
 Under MultiWorkerMirroredStrategy every worker runs this loop on the same ``workdir`` (shared storage):
 all restore the chief's latest checkpoint and take part in every save, but only the chief writes the
 run (checkpoints, config, TensorBoard, metrics, evaluations); the other workers save into a temporary
@@ -13,7 +20,6 @@ run (checkpoints, config, TensorBoard, metrics, evaluations); the other workers 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -25,7 +31,8 @@ import tensorflow as tf
 from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
 from t2i_tf.runs.config import check_architecture, save_run_config
-from t2i_tf.train.checkpoints import checkpoint_prefixes, deferred_stop_signals, restore_newest_readable
+from t2i_tf.train.checkpoints import (RNG_NODE, append_metrics, checkpoint_prefixes, deferred_stop_signals,
+                                      keras_rng_states, read_metrics, restore_newest_readable)
 from t2i_tf.train.strategy import make_strategy, worker_role
 
 
@@ -58,10 +65,12 @@ class Trainer:
         max_to_keep: int = 3,
         verbose: bool = True,
         seed_global_rng: bool = True,
+        data_block_steps: int = 1000,
     ):
         if num_iters < 0:
             raise UserError(f"--num_iters must be >= 0, got {num_iters}")
-        for name, value in (("log_every", log_every), ("eval_every", eval_every), ("ckpt_every", ckpt_every), ("steps_per_loop", steps_per_loop)):
+        for name, value in (("log_every", log_every), ("eval_every", eval_every), ("ckpt_every", ckpt_every), ("steps_per_loop", steps_per_loop),
+                            ("data_block_steps", data_block_steps)):
             if value < 1:
                 raise UserError(f"--{name} must be >= 1, got {value}")
         self.task = task
@@ -72,6 +81,7 @@ class Trainer:
         self.eval_every = eval_every
         self.ckpt_every = ckpt_every
         self.steps_per_loop = steps_per_loop
+        self.data_block_steps = int(data_block_steps)
         self.jit_compile = jit_compile
         self.verbose = verbose
         # False for a model restored inside another task's build (a frozen Stage-I, DAMSM, TIRG): reseeding
@@ -108,9 +118,15 @@ class Trainer:
         self.task.prepare(self.workdir)
         self.task.build(self.strategy)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(step=self.step, **self.task.checkpoint_items())
+        items = self.task.checkpoint_items()
+        rng_states = keras_rng_states(items)
+        self.checkpoint = tf.train.Checkpoint(step=self.step, **items,
+                                              **({RNG_NODE: tf.train.Checkpoint(**rng_states)} if rng_states else {}))
+        # Checkpoints written before the random states were saved restore without them.
+        legacy = tf.train.Checkpoint(step=self.step, **items) if rng_states else None
         restored = restore_newest_readable(self.checkpoint, os.path.join(self.workdir, "checkpoints"),
-                                           clean=self.is_chief)  # the chief's checkpoints, for every worker
+                                           clean=self.is_chief,  # the chief's checkpoints, for every worker
+                                           without_node=(RNG_NODE, legacy) if legacy is not None else None)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self._save_root, "checkpoints"), max_to_keep=self._max_to_keep
         )
@@ -158,16 +174,17 @@ class Trainer:
         start = self.setup()
         if self.is_chief:
             save_run_config(self.workdir, self.task.name, self.task.run_config())
-        data_seed = self.seed * 1_000_003 + start  # a resumed run does not replay the data it has seen
         if start >= self.num_iters:
             self._log(f"checkpoint step {start} >= --num_iters={self.num_iters}: nothing to train")
             return self._evaluate_and_log(start)
+        if start > 0 and start % self.eval_every == 0 and self.is_chief and start not in self._evaluated_steps():
+            self._log(f"the evaluation at step {start} did not finish: evaluating again")
+            self._evaluate_and_log(start)
         train_writer = None  # TensorBoard: the chief's
         if self.is_chief:
             train_writer = tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
             self._write_hparams(train_writer)
-        dataset = self.strategy.distribute_datasets_from_function(lambda ctx: self.task.train_dataset(ctx, data_seed))
-        iterator = iter(dataset)
+        iterator = self._data_iterator(start)
         run_steps = self._make_loop()
         step = start
         self._log(
@@ -178,6 +195,8 @@ class Trainer:
         window_t, window_steps = t0, 0
         with deferred_stop_signals() as stop:
             while step < self.num_iters:
+                if step % self.data_block_steps == 0 and step != start:
+                    iterator = self._data_iterator(step)
                 n = min(self.steps_per_loop, self.num_iters - step, self._steps_to_next_event(step))
                 metrics = run_steps(iterator, tf.constant(n, tf.int32))
                 metrics = {k: float(v) for k, v in metrics.items()}
@@ -222,7 +241,19 @@ class Trainer:
         return last_eval or {}
 
     def _steps_to_next_event(self, step: int) -> int:
-        return min(e - step % e for e in (self.log_every, self.ckpt_every, self.eval_every))
+        return min(e - step % e for e in (self.log_every, self.ckpt_every, self.eval_every, self.data_block_steps))
+
+    def _data_iterator(self, step: int):
+        """An iterator over the training data from ``step`` on, to the end of its data block (see the module doc)."""
+        block, done = divmod(step, self.data_block_steps)
+        seed = self.seed * 1_000_003 + block
+
+        def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+            ds = self.task.train_dataset(ctx, seed)
+            # Each step takes one per-replica batch for every replica this input pipeline feeds.
+            return ds.skip(done * (ctx.num_replicas_in_sync // ctx.num_input_pipelines)) if done else ds
+
+        return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
 
     # ------------------------------------------------------------- eval
     def _evaluate_and_log(self, step: int) -> dict[str, float]:
@@ -238,12 +269,13 @@ class Trainer:
             for k, v in metrics.items():
                 tf.summary.scalar(k, v)
         writer.flush()
-        record = {"step": step, **metrics}
-        with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_metrics(os.path.join(self.workdir, "metrics.jsonl"), {"step": step, **metrics})
         shown = "  ".join(f"{k} {v:.2f}" for k, v in metrics.items())
         self._log(f"eval @ step {step} ({time.perf_counter() - t:.1f}s): {shown}")
         return metrics
+
+    def _evaluated_steps(self) -> set[int]:
+        return {int(r["step"]) for r in read_metrics(os.path.join(self.workdir, "metrics.jsonl"))}
 
     def evaluate(self) -> dict[str, float]:
         """Restore the latest checkpoint and evaluate it."""

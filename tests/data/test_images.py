@@ -60,3 +60,22 @@ def test_the_pixel_budget_is_checked_before_decoding(tmp_path):
     assert read_image(str(path)).shape == (3000, 3000, 3)
     with pytest.raises(UnreadableImage, match="does not exist"):
         read_image(str(tmp_path / "missing.png"))
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG signature + IHDR announcing width x height (8-bit RGB) + IEND: tiny, with no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_header_is_a_clear_error_not_pillows():
+    """Pillow refuses > 2 x its MAX_IMAGE_PIXELS (about 179 MP) at open with DecompressionBombError, before our budget."""
+    bomb = _png_header_only(30000, 30000)
+    assert len(bomb) < 100
+    with pytest.raises(UnreadableImage, match="--image announces too many pixels"):
+        read_image(bomb, "--image")

@@ -278,6 +278,89 @@ def test_idle_connections_are_dropped_and_workers_are_bounded(gan_export, monkey
         server.server_close()
 
 
+def test_idle_connections_do_not_hold_workers(gan_export):
+    """More silent connections than workers: /healthz and API calls are still answered at once, not after the
+    idle connections time out (they wait without a worker until they send something)."""
+    import socket
+    import time
+
+    from t2i_tf.serve import web
+
+    server = make_server(DemoModel(gan_export), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]  # 32 workers
+        time.sleep(0.5)
+        t = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as r:
+            assert json.loads(r.read()) == {"ok": True}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/generate", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"text": CAPTIONS, "seed": 1}).encode())
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert len(json.loads(r.read())["images"]) == 2
+        assert time.perf_counter() - t < web.SOCKET_TIMEOUT_S / 2
+        for s in idle:  # still open: the server is not closing them early either
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(1)
+            s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _png_header_only(width, height):
+    """A PNG that announces width x height pixels (a decompression bomb's header) with no real pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"image": 5, "text": "make it red"}, "image must be a base64-encoded PNG or JPEG image (a string); got a number"),
+    ({"image": {"a": 1}, "text": "make it red"}, "image must be a base64-encoded PNG or JPEG image (a string); got an object"),
+    ({"image": None, "text": "make it red"}, "got null"),
+    ({"image": [True], "text": "make it red"}, "image[0] must be a base64-encoded PNG or JPEG image (a string); got true/false"),
+    ({"image": [], "text": "make it red"}, "image: give at least one image"),
+    ({"image": base64.b64encode(_png_header_only(30000, 30000)).decode(), "text": "make it red"}, "pixels"),
+])
+def test_bad_images_get_400_with_the_reason(tirg_export, http, payload, message):
+    call = http(DemoModel(*tirg_export))
+    status, out = call("/api/retrieve", payload)
+    assert status == 400 and message in out["error"], out
+
+
+def test_rows_and_image_types_are_checked_before_anything_is_decoded(tirg_export, monkeypatch):
+    from t2i_tf.serve import actions
+
+    model = DemoModel(*tirg_export)
+    decoded = []
+    monkeypatch.setattr(actions, "read_image", lambda *a, **k: decoded.append(a) or np.zeros((8, 8, 3), np.uint8))
+    good = png_b64(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(UserError, match="same number of rows; got \\[2, 3\\]"):
+        model.run("compose", {"image": [good] * 3, "text": ["a", "b"]})
+    with pytest.raises(UserError, match="image\\[2\\] must be a base64-encoded"):
+        model.run("embed_image", {"image": [good, good, 7]})
+    assert decoded == []
+
+
+def test_a_gallery_with_a_bomb_and_a_fifo_starts_and_skips_them(tirg_export, tmp_path):
+    export, gallery = tirg_export
+    copy = tmp_path / "gallery"
+    shutil.copytree(gallery, copy)
+    (copy / "bomb.png").write_bytes(_png_header_only(30000, 30000))
+    os.mkfifo(copy / "fifo.png")  # reading it would block start-up forever
+    model = DemoModel(export, str(copy))
+    assert model.info()["gallery"] == {"images": 12, "skipped": 3}  # broken.png, bomb.png, fifo.png
+    assert sorted(os.path.basename(p) for p in model.gallery_skipped) == ["bomb.png", "broken.png", "fifo.png"]
+
+
 def test_image_rows_and_pixels_are_checked_before_decoding(gan_export):
     from t2i_tf.serve.actions import MAX_REQUEST_PIXELS
 

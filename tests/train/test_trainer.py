@@ -204,3 +204,99 @@ def test_sigint_saves_the_step_the_weights_belong_to(tmp_path):
     step, resumed = _resume(tmp_path, num_iters=10**6)
     assert step > 0 and step % 50 == 0  # a loop boundary
     assert int(resumed.optimizer.iterations.numpy()) == step  # the weights made exactly that many steps
+
+
+class DropoutLinearTask(LinearTask):
+    """LinearTask whose input passes a Keras Dropout layer: its masks come from a Keras seed generator."""
+
+    name = "dropout_linear"
+
+    def build(self, strategy):
+        super().build(strategy)
+        with strategy.scope():
+            self.dropout = keras.Sequential([keras.layers.Input((1,)), keras.layers.Dropout(0.5)])
+
+    def train_step(self, x):
+        return super().train_step(tf.reshape(self.dropout(x[:, None], training=True), [-1]))
+
+    def checkpoint_items(self):
+        return dict(super().checkpoint_items(), dropout=self.dropout)
+
+
+@pytest.mark.parametrize("task_cls", [LinearTask, DropoutLinearTask])
+@pytest.mark.parametrize("stop_at", [6, 7])  # at a data-block boundary and inside a block
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, task_cls, stop_at):
+    """The data position (the step counter) and the Keras random states are in the checkpoint."""
+
+    def run(workdir, num_iters):
+        keras.utils.set_random_seed(99)  # a new process: whatever the random state, the run decides
+        task = task_cls({"batch_size": 8})
+        Trainer(task, str(workdir), num_iters=num_iters, seed=3, ckpt_every=100, steps_per_loop=4, data_block_steps=6,
+                verbose=False).fit()
+        return float(task.w.numpy()), int(task.calls.numpy())
+
+    uninterrupted, _ = run(tmp_path / "a", 15)
+    run(tmp_path / "b", stop_at)
+    resumed, calls = run(tmp_path / "b", 15)
+    assert calls == 15 - stop_at
+    assert resumed == uninterrupted  # exactly
+
+
+def test_step_is_traced_once_across_data_blocks(tmp_path):
+    task = LinearTask({"batch_size": 8})
+    trainer = Trainer(task, str(tmp_path), num_iters=12, log_every=100, eval_every=100, ckpt_every=100,
+                      steps_per_loop=4, data_block_steps=3, verbose=False)
+    loops = []
+    make_loop = trainer._make_loop
+    trainer._make_loop = lambda: loops.append(make_loop()) or loops[-1]
+    trainer.fit()
+    assert int(task.calls.numpy()) == 12 and task.traces == 1
+    assert loops[0].experimental_get_tracing_count() == 1  # a new block's iterator reuses the traced loop
+
+
+def test_checkpoints_without_random_states_still_restore(tmp_path):
+    """A checkpoint written before the Keras random states were saved restores, the states left as they are."""
+    task = DropoutLinearTask({"batch_size": 8})
+    trainer = Trainer(task, str(tmp_path), num_iters=0, verbose=False)
+    trainer.setup()
+    task.w.assign(1.5)
+    legacy = tf.train.Checkpoint(step=tf.Variable(4, dtype=tf.int64), **task.checkpoint_items())
+    tf.train.CheckpointManager(legacy, str(tmp_path / "checkpoints"), max_to_keep=3).save(checkpoint_number=4)
+    assert not any(n.startswith("keras_rng") for n, _ in tf.train.list_variables(str(tmp_path / "checkpoints" / "ckpt-4")))
+    resumed = DropoutLinearTask({"batch_size": 8})
+    step = Trainer(resumed, str(tmp_path), num_iters=10, verbose=False).setup()
+    assert step == 4 and float(resumed.w.numpy()) == 1.5
+
+
+class FailingEvalTask(LinearTask):
+    """Its evaluation at ``fail_at`` dies (as a kill would) the first time."""
+
+    name = "failing_eval"
+
+    def evaluate(self, step):
+        if step == self.config.get("fail_at"):
+            raise SystemExit("killed")
+        return super().evaluate(step)
+
+
+def test_an_evaluation_killed_midway_is_redone_on_resume(tmp_path, capsys):
+    trainer = Trainer(FailingEvalTask({"batch_size": 8, "fail_at": 10}), str(tmp_path), num_iters=20, eval_every=5,
+                      ckpt_every=5, steps_per_loop=5, verbose=True)
+    with pytest.raises(SystemExit):
+        trainer.fit()  # checkpoint 10 saved, its evaluation lost
+    task = FailingEvalTask({"batch_size": 8})
+    Trainer(task, str(tmp_path), num_iters=20, eval_every=5, ckpt_every=5, steps_per_loop=5, verbose=True).fit()
+    assert task.evals == [10, 15, 20]
+    assert "the evaluation at step 10 did not finish: evaluating again" in capsys.readouterr().out
+    assert [json.loads(x)["step"] for x in open(tmp_path / "metrics.jsonl")] == [5, 10, 15, 20]
+
+
+def test_a_metrics_line_torn_by_a_kill_is_dropped(tmp_path, capsys):
+    first = LinearTask({"batch_size": 8})
+    Trainer(first, str(tmp_path), num_iters=10, eval_every=5, ckpt_every=5, verbose=False).fit()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 15, "test/e')  # a kill in the middle of the write
+    task = LinearTask({"batch_size": 8})
+    Trainer(task, str(tmp_path), num_iters=20, eval_every=5, ckpt_every=5, verbose=False).fit()
+    assert [json.loads(x)["step"] for x in open(tmp_path / "metrics.jsonl")] == [5, 10, 15, 20]
+    assert "dropped an unfinished last line" in capsys.readouterr().err
