@@ -111,6 +111,7 @@ def test_generate_upscaled_with_srcnn(run, tmp_path):
     (["--mode=export", "--top_k=3"], "error: --top_k is an option of --mode=retrieve, not --mode=export"),
     (["--mode=eval", "--composition=concat"], "error: --composition is not a setting of --model=gan_cls"),
     (["--mode=eval", "--ngf=8", "--minibatch_discrimination"], "checkpoint trained with --ngf=4 --minibatch_discrimination=False; got --ngf=8"),
+    (["--optimizer=rmsprop"], "checkpoint trained with --optimizer=adam; got --optimizer=rmsprop"),
 ])
 def test_mode_errors(run, args, message):
     proc = run_cli(*base(run), *args, check=False)
@@ -123,3 +124,28 @@ def test_unknown_words_are_named_and_another_models_workdir_refused(run, tmp_pat
     assert "note: not in the vocabulary (read as unknown): zzz  [a large zzz]" in proc.stderr
     proc = run_cli("--model=tirg", f"--workdir={run[1]}", "--mode=export", check=False)
     assert proc.returncode == 2 and "holds a --model=gan_cls run" in proc.stderr
+
+
+def test_auto_text_encoder_does_not_switch_on_a_trained_workdir(run, tmp_path):
+    """A BiLSTM workdir pointed at records with embeddings (and an embeddings workdir at records without) used to
+    switch --text_encoder=auto silently and die restoring with a shape ValueError."""
+    from t2i_tf.datasets.cub.convert import convert_cub
+    from tests.fixtures_t2i import make_cub
+
+    fx = make_cub(str(tmp_path / "raw"), stackgan=True, embeddings=True, test_classes=(3, 4))  # 2 test classes
+    cub = str(tmp_path / "cub")
+    convert_cub(fx.cub_dir, cub, embeddings_dir=fx.birds_dir, max_side=16)
+    for mode in ("train", "eval"):
+        proc = run_cli(*base(run), f"--mode={mode}", f"--data_dir={cub}", "--num_iters=3", check=False)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "--text_encoder=auto conditioned on a BiLSTM" in proc.stderr
+        assert "auto would now choose --text_encoder=pretrained_embeddings" in proc.stderr
+    emb_run = str(tmp_path / "emb_run")
+    run_cli("--model=gan_cls", "--preset=test", "--image_size=16", f"--data_dir={cub}", f"--workdir={emb_run}",
+            "--num_iters=1")
+    proc = run_cli("--model=gan_cls", f"--workdir={emb_run}", "--mode=eval", f"--data_dir={run[0]}", check=False)
+    assert proc.returncode == 2 and "conditioned on the records' precomputed embeddings" in proc.stderr
+    assert "auto would now choose --text_encoder=bilstm" in proc.stderr
+    # the records each was trained on still work
+    proc = run_cli("--model=gan_cls", f"--workdir={emb_run}", "--mode=export", f"--export_dir={tmp_path / 'e'}")
+    assert "signatures generate_from_embedding" in proc.stdout

@@ -102,7 +102,8 @@ class GanClsTask(GeneratorTask):
     name = "gan_cls"
     architecture_keys = ("image_size", "gan_type", "text_encoder", "ngf", "ndf", "z_dim", "proj_dim", "d_norm",
                          "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "text_dim", "text_embed_dim",
-                         "text_hidden_dim", "encoder_width", "reed_residual")
+                         "text_hidden_dim", "encoder_width", "reed_residual",
+                         "optimizer", "lr_decay_every")  # the last two: other optimizer variables (slots, lr)
     # Settings a subclass fixes instead of reading them from its config (StackGAN: the paper's BCE GAN, with no
     # GAN-INT, WGAN, feature matching or minibatch discrimination, so it has no such keys).
     fixed_settings: dict[str, Any] = {}

@@ -43,7 +43,7 @@ from t2i_tf.export.description import write_export_description
 from t2i_tf.models.srcnn import SRCNN, bicubic_upscale, degrade, psnr, psnr_from_mse
 from t2i_tf.tasks.base import Task
 
-ARCHITECTURE_KEYS = ("scale", "n1", "n2", "f1", "f2", "f3", "residual")
+ARCHITECTURE_KEYS = ("scale", "n1", "n2", "f1", "f2", "f3", "residual", "optimizer")
 
 
 class SrcnnTask(Task):
