@@ -190,6 +190,43 @@ FIELDS: dict[str, Field] = {
                          choices=("auto", "native", "crop")),
     "patch_size": Field(int, "srcnn: train on random patches of this size (0 = whole images).", check=_nn),
     "last_layer_lr_scale": Field(float, "srcnn --optimizer=sgd: the last layer's rate / the others'.", check=_p),
+    # ---- sg2im
+    "object_embedding_dim": Field(int, "sg2im: object and predicate embedding size.", check=_p),
+    "gconv_dim": Field(int, "sg2im: object / predicate vector size of the graph convolutions.", check=_p),
+    "gconv_hidden_dim": Field(int, "sg2im: hidden size of the graph convolutions' MLPs and the box net.", check=_p),
+    "gconv_layers": Field(int, "sg2im: graph convolution layers.", check=_p),
+    "gconv_pooling": Field(str, "sg2im: how a graph convolution pools an object's triple outputs.",
+                           choices=("avg", "sum")),
+    "refinement_dims": Field(str, "sg2im: channels of the cascaded refinement modules, e.g. 1024,512,256,128,64 "
+                                  "(each doubles the size: image_size / 2^modules is the first)."),
+    "crn_normalization": Field(str, "sg2im: normalisation in the refinement network.",
+                               choices=("batch", "instance", "none")),
+    "layout_noise_dim": Field(int, "sg2im: noise channels concatenated to the layout (0 = deterministic).",
+                              check=_nn),
+    "mask_size": Field(int, "sg2im: object mask size (a power of 2; 0 = boxes filled, no mask net).", check=_nn),
+    "d_img_arch": Field(str, "sg2im: image (patch) discriminator convs, C<kernel>-<channels>-<stride>,..."),
+    "d_obj_arch": Field(str, "sg2im: object discriminator convs, C<kernel>-<channels>-<stride>,..."),
+    "d_obj_dim": Field(int, "sg2im: the object discriminator's fully connected size.", check=_p),
+    "d_normalization": Field(str, "sg2im: normalisation in both discriminators.", choices=("batch", "none")),
+    "crop_size": Field(int, "sg2im: object crops' size for the object discriminator.", check=_p),
+    "box_loss": Field(str, "sg2im: box regression loss, mse (the official code) | l1 (the paper).",
+                      choices=("mse", "l1")),
+    "box_loss_weight": Field(float, "sg2im: weight of the box loss.", check=_nn),
+    "mask_loss_weight": Field(float, "sg2im: weight of the mask BCE loss.", check=_nn),
+    "pixel_loss_weight": Field(float, "sg2im: weight of the L1 pixel loss.", check=_nn),
+    "gan_loss_weight": Field(float, "sg2im: weight of the generator's GAN losses (times --d_img_weight / "
+                                    "--d_obj_weight).", check=_nn),
+    "d_img_weight": Field(float, "sg2im: image discriminator weight (0 = no image discriminator).", check=_nn),
+    "d_obj_weight": Field(float, "sg2im: object discriminator weight (0 = no object discriminator).", check=_nn),
+    "ac_loss_weight": Field(float, "sg2im: weight of the object discriminator's auxiliary classification in G's loss.",
+                            check=_nn),
+    "triple_dropout": Field(float, "sg2im: in training, each place triple becomes __in_image__ and each relation "
+                                   "between two objects is dropped with this probability (partial graphs, as people "
+                                   "write them, stay in the training distribution); 0 = complete graphs.",
+                            check=in_range(0.0, 1.0, high_open=True)),
+    "eval_graph": Field(str, "sg2im --mode=eval: the graphs images are drawn from: true | shuffled (another held-out "
+                             "scene >= 2 cells apart: the text-ignoring reference) | empty (the image node only).",
+                        choices=("true", "shuffled", "empty")),
     # ---- CSS classifier
     "rescale_prob": Field(float, "css_classifier: fraction of training batches shrunk to a random size and back.",
                           check=in_range(0.0, 1.0)),

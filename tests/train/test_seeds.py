@@ -14,6 +14,7 @@ def _configs(tiny_css, captioned_css, trained_damsm, trained_stage1, trained_tir
     return {
         "tirg": dict(data_dir=tiny_css[1]),
         "gan_cls": dict(data_dir=captioned_css[16]),
+        "sg2im": dict(data_dir=captioned_css[16]),
         "stackgan": dict(data_dir=captioned_css[16]),
         "stackgan_stage2": dict(data_dir=captioned_css[32], stage=2, stage1_workdir=trained_stage1),
         "stackgan_tirg": dict(data_dir=tiny_css[1], tirg_workdir=trained_tirg),
@@ -40,7 +41,7 @@ def initial_weights(model: str, overrides: dict, seed: int, workdir: str) -> dic
     return out
 
 
-CASES = ("tirg", "gan_cls", "stackgan", "stackgan_stage2", "stackgan_tirg", "damsm", "attngan", "srcnn", "css_classifier")
+CASES = ("tirg", "gan_cls", "stackgan", "stackgan_stage2", "stackgan_tirg", "damsm", "attngan", "srcnn", "css_classifier", "sg2im")
 
 
 def model_of(case: str) -> str:
