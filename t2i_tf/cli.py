@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -28,10 +29,12 @@ MODES = ("train", "eval", "export", "generate", "retrieve", "serve")
 flags.DEFINE_string("model", "tirg", f"Model family: {' | '.join(model_names())}.")
 flags.DEFINE_string("mode", "train", f"One of {', '.join(MODES)}. train resumes from --workdir and ends with an eval.")
 flags.DEFINE_string("preset", None, "Settings preset from configs/<model>.py: paper | cpu | test (default: cpu).")
-flags.DEFINE_string("data_dir", None, "Converted TFRecord dir. Default: the embedded generated CSS data (made on first use; "
+flags.DEFINE_string("data_dir", None, "Converted TFRecord dir, or tfds:NAME[/CONFIG]@TFDS_DATA_DIR for a dataset a "
+                    "t2i_tf TFDS builder prepared. Default: the embedded generated CSS data (made on first use; "
                     "--dataset css or css_captions).")
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, vocabulary, metrics and config.json (the run's "
-                    "settings: eval/export/generate on a workdir reuse them). Default: runs/<model>[_<variant>].")
+                    "settings: eval/export/generate on a workdir reuse them). Default: runs/<model>[_<variant>], "
+                    "plus _<dataset> for records other than CSS (runs/gan_cls_cub).")
 flags.DEFINE_string("strategy", "auto", "auto | default | one_device | mirrored | multi_worker.")
 
 # ---- options of one mode each (MODE_FLAGS says which): given with another mode, they are an error
@@ -86,6 +89,11 @@ SETTING_FLAGS = _define_setting_flags()
 
 # Datasets made by the project on first use when no --data_dir is given.
 GENERATED_DATASETS = ("css", "css_captions")
+# What a dataset changes in a preset made for CSS, for a new run whose command line does not give the setting: CUB
+# and Flowers captions do not name left and right, so the random flips the CSS presets turn off come back.
+DATASET_SETTINGS: dict[str, dict[str, Any]] = {"cub": {"random_flip": True}, "flowers": {"random_flip": True}}
+# Settings naming another run's workdir: their preset default follows the dataset suffix of default workdirs.
+CHAINED_WORKDIRS = ("stage1_workdir", "damsm_workdir")
 
 
 def _settings_given(schema: Any) -> dict[str, Any]:
@@ -144,6 +152,18 @@ def apply_saved_config(config: dict[str, Any], saved: dict[str, Any] | None, sch
     return schema.validate(merged)
 
 
+def data_dir_flag() -> str | None:
+    """--data_dir as a path: ``~`` expanded, and ``tfds:NAME[/CONFIG][:VERSION][@TFDS_DATA_DIR]`` turned into the
+    folder a t2i_tf TFDS builder prepared (t2i_tf/tfds/build.py); None when not given."""
+    if FLAGS.data_dir is None:
+        return None
+    if FLAGS.data_dir.startswith("tfds:"):
+        from t2i_tf.tfds.build import prepared_dir
+
+        return prepared_dir(FLAGS.data_dir)
+    return os.path.expanduser(FLAGS.data_dir)
+
+
 def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
     """--data_dir checked, or the embedded generated CSS data prepared on first use (rendered at the size the
     task trains on: ``task_cls.records_image_size``)."""
@@ -162,7 +182,7 @@ def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
             f"--dataset={config['dataset']} needs --data_dir (converted records; see README 'Data'); "
             f"without it only {' / '.join(GENERATED_DATASETS)} are generated"
         )
-    data_dir = os.path.expanduser(FLAGS.data_dir)
+    data_dir = data_dir_flag()
     if not os.path.isdir(data_dir):
         raise UserError(f"--data_dir {data_dir} does not exist")
     if not os.path.isfile(os.path.join(data_dir, "info.json")):
@@ -173,6 +193,35 @@ def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
             )
         raise UserError(f"--data_dir {data_dir} has no info.json: it is not a converted dataset directory")
     return data_dir
+
+
+def records_dataset(config: dict[str, Any]) -> str:
+    """The dataset a run will read: ``dataset`` of --data_dir's info.json when given, else --dataset."""
+    if FLAGS.data_dir is not None:
+        data_dir = data_dir_flag()
+        if not os.path.isfile(os.path.join(data_dir, "info.json")):
+            return ""  # resolve_data_dir says what is wrong
+        from t2i_tf.data.records import read_info
+
+        return str(read_info(data_dir).get("dataset") or "")
+    return str(config.get("dataset") or "")
+
+
+def workdir_suffix(dataset: str) -> str:
+    """'' for the CSS data, else '_<dataset>': default workdirs of CUB / Flowers runs are not the CSS runs'."""
+    if not dataset or dataset in GENERATED_DATASETS:
+        return ""
+    return "_" + re.sub(r"[^a-z0-9]+", "_", dataset.lower()).strip("_")
+
+
+def apply_dataset_settings(config: dict[str, Any], schema: Any, dataset: str) -> dict[str, Any]:
+    """``DATASET_SETTINGS`` of ``dataset`` for the settings the command line does not give, each said in a note."""
+    for name, value in DATASET_SETTINGS.get(dataset, {}).items():
+        if name in schema.fields and not FLAGS[name].present and config.get(name) != value:
+            print(f"note: {dataset} records: --{name}={value} (the --preset={config.get('preset')} value "
+                  f"{config.get(name)} is for CSS; give --{name} to choose)", flush=True)
+            config[name] = value
+    return config
 
 
 def _column_order(name: str) -> tuple[int, str]:
@@ -323,9 +372,16 @@ def run() -> int:
 
     strategy = make_strategy(FLAGS.strategy)  # first: MultiWorkerMirroredStrategy must precede every TF op
     query_image = load_image(FLAGS.image) if FLAGS.mode == "retrieve" else None
-    workdir = FLAGS.workdir or task_cls.default_workdir(config)
+    dataset = records_dataset(config)
+    suffix = workdir_suffix(dataset)
+    workdir = FLAGS.workdir or task_cls.default_workdir(config) + suffix
+    for key in CHAINED_WORKDIRS:
+        if suffix and key in schema.fields and not FLAGS[key].present and config[key] == schema.preset(FLAGS.preset)[key]:
+            config[key] += suffix  # runs/damsm -> runs/damsm_cub, as that run's own default workdir
     saved = load_run_config(workdir, FLAGS.model)
     config = apply_saved_config(config, saved, schema)
+    if saved is None:
+        config = apply_dataset_settings(config, schema, dataset)
     if saved and FLAGS.data_dir is None and os.path.isdir(str(saved.get("data_dir"))):
         config["data_dir"] = saved["data_dir"]
     else:

@@ -99,7 +99,7 @@ def shard_paths(data_dir: str, name: str) -> list[str]:
     if not paths:
         raise UserError(
             f"no TFRecords '{name}-*.tfrecord' in {data_dir}: convert the dataset first "
-            "(see README, 'Dataset preparation')"
+            "(see README, 'Dataset preparation (CUB, Flowers, hd5)')"
         )
     return paths
 

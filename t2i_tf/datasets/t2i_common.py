@@ -387,8 +387,11 @@ class T2IWriter:
                 self.extra_int64[k] = None
         return {k: int64_feature(v) for k, v in extra.items()}
 
-    def finish(self, split_source: str, sources: dict[str, Any], extra: dict[str, Any] | None = None) -> dict:
-        """Write info.json, print the one-line summary and return the info dict."""
+    def finish(self, split_source: str, sources: dict[str, Any], extra: dict[str, Any] | None = None,
+               expected_splits: Sequence[str] = ()) -> dict:
+        """Write info.json, print the one-line summary (and a warning per ``expected_splits`` split left empty)
+        and return the info dict."""
+        warnings = empty_split_warnings(self.splits, split_source, expected_splits)
         info: dict[str, Any] = {
             "dataset": self.dataset,
             "format": FORMAT,
@@ -408,6 +411,7 @@ class T2IWriter:
             "image": {"max_side": self.max_side, "encoding": "original JPEG/PNG bytes when not cropped or resized, "
                       f"else re-encoded (JPEG quality {JPEG_QUALITY}, PNG stays PNG)"},
             "vocabulary": self.vocab.as_info(self.vocab_min_count),
+            "warnings": warnings,
         }
         if extra:
             info.update(extra)
@@ -415,6 +419,8 @@ class T2IWriter:
         publish_staging(self.out_dir, self.final_dir)
         self.out_dir = self.final_dir
         print(summary_line(info, self.out_dir))
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr, flush=True)
         return info
 
 
@@ -444,6 +450,11 @@ def captioned_dataset_parser(prog: str, description: str, root_flag: str, root_h
     p.add_argument("--embeddings_dir", default=None, help=f"StackGAN {dataset} folder with {{train,test}}/*.pickle")
     p.add_argument("--split_dir", default=None, help="folder with StackGAN {train,test}/filenames.pickle or Reed's "
                                                      "trainvalclasses.txt/testclasses.txt (default: searched)")
+    p.add_argument("--test_classes", default=None, help="class ids of the test split, e.g. '3,5' or '151-200' (the "
+                                                        "other classes train); overrides the split files")
+    p.add_argument("--test_fraction", type=float, default=None,
+                   help="class-disjoint split of a subset: this fraction of the classes present (the highest class "
+                        "ids, at least one) is the test split; overrides the split files")
     p.add_argument("--max_side", type=int, default=DEFAULT_MAX_SIDE, help="longest stored side (0: keep)")
     p.add_argument("--examples_per_shard", type=int, default=DEFAULT_EXAMPLES_PER_SHARD)
     p.add_argument("--vocab_min_count", type=int, default=1)
@@ -500,9 +511,88 @@ class Split:
         return self.by_name or {}
 
 
+def parse_class_ids(text: str, flag: str = "--test_classes") -> set[int]:
+    """Class ids from ``'3,5,151-200'`` (commas, spaces and inclusive ranges); a UserError naming ``flag`` otherwise."""
+    ids: set[int] = set()
+    for part in str(text).replace(" ", ",").split(","):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise UserError(f"{flag} must be class ids like '3,5' or '151-200'; got {text!r}")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        ids.update(range(lo, hi + 1))
+    if not ids:
+        raise UserError(f"{flag} names no class id; got {text!r}")
+    return ids
+
+
+def explicit_class_split(class_ids: Iterable[int], test_classes: str | None = None,
+                         test_fraction: float | None = None) -> Split | None:
+    """The split asked for by ``--test_classes`` or ``--test_fraction`` over the classes present (None: neither)."""
+    if test_classes is not None and test_fraction is not None:
+        raise UserError("give --test_classes or --test_fraction, not both")
+    present = sorted(set(int(c) for c in class_ids))
+    if test_classes is not None:
+        test = parse_class_ids(test_classes)
+        unknown = sorted(test - set(present))
+        if unknown:
+            raise UserError(f"--test_classes names class id(s) {', '.join(map(str, unknown[:10]))} that no image has "
+                            f"(present: {_id_ranges(present)})")
+        if set(present) <= test:
+            raise UserError(f"--test_classes={test_classes} takes every class present ({_id_ranges(present)}): "
+                            "no class would be left to train on")
+        return Split(f"test_classes: {_id_ranges(sorted(test))} test, the other {len(present) - len(test)} classes "
+                     "train", by_class={c: "test" if c in test else "train" for c in present})
+    if test_fraction is None:
+        return None
+    if not 0.0 < test_fraction < 1.0:
+        raise UserError(f"--test_fraction must be between 0 and 1 (exclusive); got {test_fraction}")
+    if len(present) < 2:
+        raise UserError(f"--test_fraction needs at least 2 classes for a class-disjoint split; the images have "
+                        f"{len(present)}")
+    num_test = min(len(present) - 1, max(1, int(round(test_fraction * len(present)))))
+    test_ids = present[-num_test:]
+    return Split(f"test_fraction {test_fraction:g}: the highest {num_test} of {len(present)} class ids "
+                 f"({_id_ranges(test_ids)}) test, the rest train",
+                 by_class={c: "test" if c in test_ids else "train" for c in present})
+
+
+def _id_ranges(ids: Sequence[int]) -> str:
+    """'1-3,7' for [1, 2, 3, 7]."""
+    out, start = [], None
+    for i, c in enumerate(ids):
+        if start is None:
+            start = c
+        if i + 1 == len(ids) or ids[i + 1] != c + 1:
+            out.append(str(start) if start == c else f"{start}-{c}")
+            start = None
+    return ",".join(out)
+
+
+def empty_split_warnings(splits: dict[str, dict[str, Any]], split_source: str,
+                         expected: Sequence[str] = ("train", "test")) -> list[str]:
+    """A warning per expected split that got no record, naming the fix (a small subset of classes, typically)."""
+    out = []
+    for s in expected:
+        if splits.get(s, {}).get("num_examples", 0) == 0:
+            out.append(f"the {s} split has 0 records (split: {split_source.split(':')[0]}): for a subset of the "
+                       "classes give --test_classes=IDS (e.g. '3,5') or --test_fraction=0.2 (class-disjoint), or "
+                       "--split_dir with trainvalclasses.txt/testclasses.txt naming your classes")
+    return out
+
+
 def find_split(search_dirs: Sequence[str | None], explicit: str | None, key: Callable[[str], str],
-               num_train_classes: int, dataset: str) -> tuple[Split, dict[str, int]]:
-    """StackGAN pickles, else Reed class lists, else the default class split; plus pickle class ids."""
+               num_train_classes: int, dataset: str, class_ids: Iterable[int] = (),
+               test_classes: str | None = None, test_fraction: float | None = None) -> tuple[Split, dict[str, int]]:
+    """--test_classes / --test_fraction over ``class_ids`` when given, else StackGAN pickles, else Reed class lists,
+    else the default class split; plus pickle class ids."""
+    asked = explicit_class_split(class_ids, test_classes, test_fraction)
+    if asked is not None:
+        if explicit:
+            raise UserError("give --split_dir or --test_classes / --test_fraction, not both")
+        return asked, {}
     dirs = [explicit] if explicit else [d for d in search_dirs if d]
     if explicit and not os.path.isdir(explicit):
         raise UserError(f"--split_dir {explicit} not found")

@@ -8,7 +8,7 @@ import numpy as np
 
 from t2i_tf.errors import UserError
 
-__all__ = ["RPrecision", "r_precision", "r_precision_hits"]
+__all__ = ["RPrecision", "fewest_other_class_captions", "r_precision", "r_precision_hits"]
 
 # Gathered candidate features per chunk are kept below this many floats (~64 MB in float32).
 _CHUNK_ELEMENTS = 16 * 1024 * 1024
@@ -22,6 +22,16 @@ class RPrecision(NamedTuple):
     mean: float
     std: float
     fold_means: np.ndarray
+
+
+def fewest_other_class_captions(class_ids: np.ndarray, pool_class_ids: np.ndarray | None = None) -> int:
+    """The fewest captions of other classes in the pool (default: the captions themselves) over the classes of
+    ``class_ids``: the most mismatched captions R-precision can draw for every image (0 for no images)."""
+    cls = np.asarray(class_ids).reshape(-1)
+    pool = cls if pool_class_ids is None else np.asarray(pool_class_ids).reshape(-1)
+    if cls.size == 0:
+        return 0
+    return int(min(int(np.sum(pool != c)) for c in np.unique(cls)))
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

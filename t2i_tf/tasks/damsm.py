@@ -24,8 +24,10 @@ from t2i_tf.data.pixels import from_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import held_out_batches, t2i_dataset
 from t2i_tf.data.text import Tokenizer, build_vocabulary, load_vocabulary, save_vocabulary
+from t2i_tf.data.word_swaps import WordSwapper
 from t2i_tf.errors import UserError
-from t2i_tf.eval.rprecision import r_precision
+from t2i_tf.eval.generator_eval import CaptionPool, in_chunks
+from t2i_tf.eval.rprecision import fewest_other_class_captions, r_precision
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses.damsm import damsm_loss, retrieval_accuracy
 from t2i_tf.models.damsm import DamsmImageEncoder, DamsmTextEncoder, token_mask
@@ -126,6 +128,8 @@ class DamsmTask(Task):
             raise UserError("--model=damsm needs --data_dir (converted text-to-image records) to train")
         self.tokenizer = Tokenizer(self.vocabulary, int(c["max_text_len"]))
         self.feature_dim = 2 * int(c["hidden_dim"])
+        self.swap_negatives = int(c.get("swap_negatives", 0))
+        self.swapper = WordSwapper(self.vocabulary, c["swap_word_groups"]) if self.swap_negatives else None
 
     def build(self, strategy: tf.distribute.Strategy) -> None:
         c = self.config
@@ -177,9 +181,25 @@ class DamsmTask(Task):
         c = self.config
         words, sentence = self.text_encoder(batch["tokens"], training=training)
         regions, global_ = self.image_encoder(batch["image"], training=training)
+        negatives = self.hard_negatives(batch["tokens"]) if training and self.swapper is not None else None
         terms = damsm_loss(regions, global_, words, sentence, token_mask(batch["tokens"]), batch["class_id"],
-                           float(c["gamma1"]), float(c["gamma2"]), float(c["gamma3"]), c["relevance"])
+                           float(c["gamma1"]), float(c["gamma2"]), float(c["gamma3"]), c["relevance"], negatives)
         return terms, global_, sentence
+
+    def hard_negatives(self, tokens: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``--swap_negatives`` swapped-word captions per caption (t2i_tf/data/word_swaps.py), encoded: words [N, K, T,
+        D], sentence [N, K, D], mask [N, K, T], valid [N, K]. Seeded by the step and the replica (resumable)."""
+        k = self.swap_negatives
+        step = tf.cast(self.text_optimizer.iterations, tf.int64)
+        context = tf.distribute.get_replica_context()  # the default context (replica 0) without a strategy
+        replica = tf.cast(context.replica_id_in_sync_group if context is not None else 0, tf.int64)
+        drawn = [self.swapper(tokens, tf.stack([step, replica * 1000 + j])) for j in range(k)]
+        ids = tf.stack([d[0] for d in drawn], axis=1)  # [N, K, T]
+        shape = tf.shape(ids)
+        words, sentence = self.text_encoder(tf.reshape(ids, [-1, shape[2]]), training=True)
+        return {"words": tf.reshape(words, [shape[0], k, shape[2], -1]),
+                "sentence": tf.reshape(sentence, [shape[0], k, -1]),
+                "mask": token_mask(ids), "valid": tf.stack([d[1] for d in drawn], axis=1)}
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         text_vars, image_vars = self.text_encoder.trainable_variables, self.image_encoder.trainable_variables
@@ -193,32 +213,68 @@ class DamsmTask(Task):
                 "sentence_loss": tf.reduce_mean(terms["sentence"])}
 
     # ------------------------------------------------------------------ eval
+    def _eval_terms_and_features(self, batch: dict[str, tf.Tensor]):
+        """As :meth:`_losses_and_features` (not training), with the image encoder run ``EVAL_CHUNK`` images at a
+        time: the losses still compare the whole batch, but memory no longer grows with ``eval_batch_size``
+        (Inception at 299 px held every image's activations at once)."""
+        c = self.config
+        words, sentence = self.text_encoder(batch["tokens"], training=False)
+        regions, global_ = in_chunks(lambda x: self.image_encoder(x, training=False), batch["image"])
+        regions, global_ = tf.constant(regions), tf.constant(global_)
+        terms = damsm_loss(regions, global_, words, sentence, token_mask(batch["tokens"]), batch["class_id"],
+                           float(c["gamma1"]), float(c["gamma2"]), float(c["gamma3"]), c["relevance"])
+        return terms, global_, sentence
+
     def held_out_features(self, max_images: int) -> dict[str, np.ndarray]:
         """Sentence and global image features of the first ``max_images`` held-out records (first caption each),
-        with the mean losses over eval batches and their in-batch top-1 accuracy."""
+        with the mean losses over eval batches and their in-batch top-1 accuracy; ``pool`` / ``pool_class_id``:
+        the sentence features of every caption of those records (None with one caption per image)."""
         feats: dict[str, list] = {"image": [], "sentence": [], "class_id": [], "words": [], "sent": [], "acc": []}
         batches = held_out_batches(self.data_dir, self.eval_split, self.image_size, max_images,
                                    int(self.config["eval_batch_size"]))
+        pool = CaptionPool(self.data_dir, self.eval_split)
+
+        def encode(rows: list[int], captions: list[bytes]) -> np.ndarray:
+            return in_chunks(lambda t: self.text_encoder(self.tokenizer(t), training=False)[1], tf.constant(captions))
+
         for b in batches:
             batch = {"image": b["image"], "tokens": self.tokenizer(b["caption"]), "class_id": b["class_id"]}
-            terms, global_, sentence = self._losses_and_features(batch, training=False)
+            terms, global_, sentence = self._eval_terms_and_features(batch)
             feats["image"].append(global_.numpy())
             feats["sentence"].append(sentence.numpy())
             feats["class_id"].append(b["class_id"].numpy())
             feats["words"].append(float(tf.reduce_mean(terms["words"])))
             feats["sent"].append(float(tf.reduce_mean(terms["sentence"])))
             feats["acc"].append(float(retrieval_accuracy(global_, sentence)))
-        return {k: (np.concatenate(v) if k in ("image", "sentence", "class_id") else np.asarray(v))
-                for k, v in feats.items()}
+            pool.add(b["caption"].numpy(), b["class_id"].numpy(), sentence.numpy(), encode)
+        out = {k: (np.concatenate(v) if k in ("image", "sentence", "class_id") else np.asarray(v))
+               for k, v in feats.items()}
+        pooled = pool.arrays()
+        out["pool"], out["pool_class_id"] = pooled if pooled is not None else (None, None)
+        return out
 
     def evaluate(self, step: int) -> dict[str, float]:
+        """Held-out losses, in-batch top-1 and the real images' R-precision (99 mismatched captions drawn from every
+        caption of the evaluated records; fewer on a small test set, the number used in
+        ``eval/real_r_precision_mismatched``); a ``skipped:`` line when R-precision cannot be computed."""
         f = self.held_out_features(int(self.config["eval_images"]))
         metrics = {"eval/words_loss": float(f["words"].mean()), "eval/sentence_loss": float(f["sent"].mean()),
                    "eval/top1_in_batch": 100.0 * float(f["acc"].mean())}
-        n, most = len(f["class_id"]), np.unique(f["class_id"], return_counts=True)[1].max()
-        if n - most >= 99:
-            rp = r_precision(f["image"], f["sentence"], f["class_id"], num_mismatched=99, folds=10, seed=0)
-            metrics.update({"eval/real_r_precision": 100.0 * rp.mean, "eval/real_r_precision_std": 100.0 * rp.std})
+        n, folds = len(f["class_id"]), 10
+        available = fewest_other_class_captions(f["class_id"], f["pool_class_id"])
+        if n < folds or available < 1:
+            why = (f"only {n} held-out images, {folds} folds need {folds}" if n < folds else
+                   f"all {n} held-out images share one class, so no caption of another class exists")
+            print(f"skipped: real R-precision ({why})", flush=True)
+            return metrics
+        num_mismatched = min(99, available)
+        if num_mismatched < 99:
+            print(f"note: real R-precision ranks each caption among {num_mismatched} mismatched captions, not 99: a "
+                  f"class has only {available} captions of other classes among the {n} held-out images", flush=True)
+        rp = r_precision(f["image"], f["sentence"], f["class_id"], f["pool"], f["pool_class_id"],
+                         num_mismatched=num_mismatched, folds=folds, seed=0)
+        metrics.update({"eval/real_r_precision": 100.0 * rp.mean, "eval/real_r_precision_std": 100.0 * rp.std,
+                        "eval/real_r_precision_mismatched": float(num_mismatched)})
         return metrics
 
     # ------------------------------------------------------------------ export

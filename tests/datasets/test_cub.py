@@ -214,3 +214,74 @@ def test_captions_decoding():
     assert decode_caption_bytes(data) == ["this bird s beak is short", "black-and-white WINGS"]
     assert decode_caption_bytes(b"caf\xe9\n") == ["caf\xe9"]  # not UTF-8: read as Latin-1
     assert tokenize("Black-and-white WINGS, 2x!") == ["blackandwhite", "wings", "2x"]  # as the in-graph Tokenizer
+
+
+def test_nan_and_inf_box_rows_are_counted_skips(tmp_path):
+    """A NaN/inf row in bounding_boxes.txt used to abort the whole conversion (int(nan) inside the crop)."""
+    fx = make_cub(str(tmp_path), reed=True)
+    path = os.path.join(fx.cub_dir, "bounding_boxes.txt")
+    lines = open(path).read().splitlines()
+    lines[1] = "2 nan 11.0 12.0 8.0"  # image 2: Black_footed_Albatross_0001_102
+    lines[3] = "4 14.0 11.0 inf 8.0"  # image 4: LAYSAN1
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    info = convert.convert_cub(fx.cub_dir, str(tmp_path / "out"))
+    assert info["skipped"] == {"train": {"bad_bbox": 2}}
+    assert info["skipped_examples"]["train"]["bad_bbox"] == [
+        "001.Black_footed_Albatross/Black_footed_Albatross_0001_102", LAYSAN1]
+    assert info["splits"]["train"]["num_examples"] == 4 and info["splits"]["test"]["num_examples"] == 2
+
+
+def five_class_subset(root):
+    """A subset of 5 classes with ids <= 150 and no split files: the default split puts all of them in train."""
+    classes = ((1, "001.Black_footed_Albatross"), (2, "002.Laysan_Albatross"), (3, "003.Sooty_Albatross"),
+               (4, "004.Groove_billed_Ani"), (5, "005.Crested_Auklet"))
+    return make_cub(root, classes=classes, per_class=2)
+
+
+def test_empty_test_split_is_a_warning_naming_the_fix(tmp_path, capsys):
+    fx = five_class_subset(str(tmp_path))
+    info = convert.convert_cub(fx.cub_dir, str(tmp_path / "out"))
+    assert "test" not in info["splits"] and info["splits"]["train"]["num_examples"] == 10
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: the test split has 0 records")
+    assert "--test_classes" in err[0] and "--test_fraction" in err[0]
+    assert info["warnings"] == [err[0][len("warning: "):]]
+    convert.convert_cub(fx.cub_dir, str(tmp_path / "out2"), test_classes="5")
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_test_classes_and_test_fraction_split_class_disjointly(tmp_path, capsys):
+    fx = five_class_subset(str(tmp_path))
+    info = convert.convert_cub(fx.cub_dir, str(tmp_path / "a"), test_classes="2,4-5")
+    assert info["splits"]["train"]["class_ids"] == [1, 3] and info["splits"]["test"]["class_ids"] == [2, 4, 5]
+    assert info["split_source"].startswith("test_classes: 2,4-5 test")
+    info = convert.convert_cub(fx.cub_dir, str(tmp_path / "b"), test_fraction=0.2)
+    assert info["splits"]["train"]["class_ids"] == [1, 2, 3, 4] and info["splits"]["test"]["class_ids"] == [5]
+    assert info["splits"]["test"]["num_examples"] == 2 and info["split_source"].startswith("test_fraction 0.2")
+    info = convert.convert_cub(fx.cub_dir, str(tmp_path / "c"), test_fraction=0.01)  # at least one class
+    assert info["splits"]["test"]["class_ids"] == [5]
+    info = convert.convert_cub(fx.cub_dir, str(tmp_path / "d"), test_fraction=0.99)  # at least one train class
+    assert info["splits"]["train"]["class_ids"] == [1]
+    assert "warning" not in capsys.readouterr().err
+    train = {r["class_id"] for r in read_records(str(tmp_path / "b"), "train")}
+    assert train == {1, 2, 3, 4} and {r["class_id"] for r in read_records(str(tmp_path / "b"), "test")} == {5}
+    # the CLI takes them too
+    assert convert.main([f"--cub_dir={fx.cub_dir}", f"--out_dir={tmp_path}/e", "--test_fraction=0.4"]) == 0
+    assert read_info(str(tmp_path / "e"))["splits"]["test"]["class_ids"] == [4, 5]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"test_classes": "7"}, "names class id\\(s\\) 7 that no image has \\(present: 1-5\\)"),
+    ({"test_classes": "1-5"}, "takes every class present"),
+    ({"test_classes": "x"}, "--test_classes must be class ids like"),
+    ({"test_classes": "5-3"}, "--test_classes must be class ids like"),
+    ({"test_fraction": 1.0}, "--test_fraction must be between 0 and 1"),
+    ({"test_fraction": 0.0}, "--test_fraction must be between 0 and 1"),
+    ({"test_fraction": 0.5, "test_classes": "1"}, "not both"),
+    ({"test_fraction": 0.5, "split_dir": "."}, "not both"),
+])
+def test_bad_split_options_are_clear_errors(tmp_path, kwargs, message):
+    fx = five_class_subset(str(tmp_path))
+    with pytest.raises(UserError, match=message):
+        convert.convert_cub(fx.cub_dir, str(tmp_path / "out"), **kwargs)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from t2i_tf.datasets.flowers import convert
+from t2i_tf.data.records import read_info
 from t2i_tf.errors import UserError
 from tests.fixtures_t2i import FLOWERS_SIZE, decode, embedding_value, make_flowers, read_records
 
@@ -89,3 +90,17 @@ def test_missing_layout_raises_user_error(tmp_path):
     with pytest.raises(UserError, match="class_XXXXX"):
         convert.convert_flowers(str(tmp_path), str(tmp_path / "out"))
     assert convert.main([f"--flowers_dir={tmp_path}/x", f"--out_dir={tmp_path}/out"]) == 1
+
+
+def test_small_subset_warns_then_splits_by_fraction_or_classes(tmp_path, capsys):
+    fx = make_flowers(str(tmp_path), classes=(1, 2, 3, 4, 5), reed=False)  # all <= 82: no default test split
+    info = convert.convert_flowers(fx.flowers_dir, str(tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert "test" not in info["splits"] and "warning: the test split has 0 records" in err and "--test_fraction" in err
+    info = convert.convert_flowers(fx.flowers_dir, str(tmp_path / "out2"), test_fraction=0.4)
+    assert info["splits"]["train"]["class_ids"] == [1, 2, 3] and info["splits"]["test"]["class_ids"] == [4, 5]
+    assert {r["class_id"] for r in read_records(str(tmp_path / "out2"), "test")} == {4, 5}
+    assert convert.main([f"--flowers_dir={fx.flowers_dir}", f"--out_dir={tmp_path}/out3", "--test_classes=1,3"]) == 0
+    info = read_info(str(tmp_path / "out3"))
+    assert info["splits"]["test"]["class_ids"] == [1, 3] and info["warnings"] == []
+    assert "warning" not in capsys.readouterr().err

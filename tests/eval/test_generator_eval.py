@@ -153,3 +153,57 @@ def test_inception_metrics_with_a_graph_of_the_reference_names(tmp_path):
 
 def test_module_exports():
     assert generator_eval.EvalOptions().num_images == 1000
+
+
+class CountingGenerator(FakeGenerator):
+    """Records how many images each matching-features call sees."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows = []
+
+    def matching_features(self, images, batch):
+        self.rows.append(int(images.shape[0]))
+        assert int(batch["class_id"].shape[0]) == int(images.shape[0])  # the batch is cut with the images
+        return super().matching_features(images, batch)
+
+
+def test_feature_extractors_see_bounded_chunks_and_give_the_same_metrics(feature_model, monkeypatch):
+    """Memory is bounded whatever --eval_batch_size is: extractors see at most EVAL_CHUNK images per call."""
+    options = EvalOptions(num_images=100, batch_size=50, fid_model=feature_model, num_mismatched=20)
+    whole = evaluate_generator(CountingGenerator(mode="zeros"), options)[0]
+    seen = []
+    from t2i_tf.eval.inception_graph import KerasFeatureExtractor
+
+    real_features = KerasFeatureExtractor.features
+    monkeypatch.setattr(KerasFeatureExtractor, "features",
+                        lambda self, x: seen.append(int(x.shape[0])) or real_features(self, x))
+    monkeypatch.setattr(generator_eval, "EVAL_CHUNK", 7)
+    fake = CountingGenerator(mode="zeros")
+    chunked, protocol = evaluate_generator(fake, options)
+    assert max(fake.rows) == 7 and sum(fake.rows) == 100 and max(seen) == 7 and sum(seen) == 200
+    assert chunked["fid_keras"] == pytest.approx(whole["fid_keras"], rel=1e-6)
+    assert "at most 7 images" in protocol["feature_chunk"]
+
+
+def test_r_precision_draws_mismatched_captions_from_every_caption(tmp_path):
+    """A small CUB test set (3 classes x 5 images, 10 captions each): the first captions of other classes are only
+    10, every caption gives 100, so all 99 mismatched captions can be drawn."""
+    from configs import gan_cls as cfg
+    from t2i_tf.datasets.cub.convert import convert_cub
+    from t2i_tf.tasks.gan_cls import GanClsTask
+    from tests.conftest import fit_task
+    from tests.fixtures_t2i import make_cub
+
+    classes = tuple((c, f"{c:03d}.Species_{c}") for c in range(1, 7))
+    fx = make_cub(str(tmp_path / "raw"), classes=classes, per_class=5)
+    records = str(tmp_path / "cub")
+    convert_cub(fx.cub_dir, records, max_side=16, test_fraction=0.5)
+    task = GanClsTask(dict(cfg.TEST, data_dir=records, seed=0))
+    fit_task(task, tmp_path / "run", num_iters=1)
+    metrics, protocol = evaluate_generator(task, EvalOptions(num_images=15, batch_size=4))
+    rp = protocol["r_precision"]
+    assert metrics["num_images"] == 15 and rp["mismatched_captions"] == 99 == metrics["r_precision_mismatched"]
+    assert rp["mismatched_from"].startswith("every caption (150, up to 10 per image)")
+    assert not any("mismatched captions, not 99" in note for note in protocol["notes"])
+    assert 0.0 <= metrics["r_precision"] <= 1.0

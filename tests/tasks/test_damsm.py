@@ -111,3 +111,82 @@ def test_restarting_adam_restarts_its_moments_every_epoch():
     plain = keras_run(RestartingAdam(0, learning_rate=0.1, beta_1=0.5))
     np.testing.assert_allclose(plain, reference(0), rtol=1e-5)
     assert np.abs(restarted - plain).max() > 1e-3
+
+
+def test_swapped_word_negatives_in_training_only(trained, tmp_path):
+    """--swap_negatives: training losses also weigh K swapped-word captions per image; evaluation does not."""
+    records = trained[0].config["data_dir"]
+
+    def make(name, **extra):  # no text dropout, so training-mode losses are deterministic
+        task = DamsmTask(dict(cfg.TEST, data_dir=records, seed=0, text_dropout=0.0, **extra))
+        task.prepare(str(tmp_path / name))
+        task.build(tf.distribute.get_strategy())
+        task.text_encoder.set_weights(trained[0].text_encoder.get_weights())
+        task.image_encoder.set_weights(trained[0].image_encoder.get_weights())
+        return task
+
+    plain, swaps = make("plain"), make("swaps", swap_negatives=3)
+    assert plain.swapper is None
+    batch = next(iter(swaps.train_dataset(tf.distribute.InputContext(), 0)))
+    neg = swaps.hard_negatives(batch["tokens"])
+    n, t = batch["tokens"].shape
+    assert neg["words"].shape[:3] == (n, 3, t) and neg["sentence"].shape == (n, 3, swaps.feature_dim)
+    assert bool(tf.reduce_all(neg["valid"]))  # every CSS caption has a colour to swap
+    assert bool(tf.reduce_all(tf.equal(neg["mask"], token_mask(batch["tokens"])[:, None])))  # one word swapped in place
+    train, reference = swaps.losses(batch, training=True), plain.losses(batch, training=True)
+    for key in ("words", "sentence"):  # more candidates per image: every example's loss grows
+        assert np.all(train[key].numpy() > reference[key].numpy()), key
+    np.testing.assert_allclose(swaps.losses(batch, training=False)["total"].numpy(),
+                               plain.losses(batch, training=False)["total"].numpy(), rtol=1e-5)
+
+
+def test_real_r_precision_on_small_test_sets_uses_the_captions_there_are(trained, capsys):
+    """Used to be dropped silently unless 99 other-class first captions existed among the held-out images."""
+    task = trained[0]
+    metrics = task.evaluate(0)
+    f = task.held_out_features(int(task.config["eval_images"]))
+    n = len(f["class_id"])
+    # every caption of the held-out images (captioned CSS: 3 each) is a candidate, not only the first
+    assert f["pool"].shape == (3 * n, f["sentence"].shape[1]) and sorted(f["pool_class_id"]) == sorted(
+        np.repeat(f["class_id"], 3))
+    b = int(task.config["eval_batch_size"])  # per batch: its first captions, then its second ones, ...
+    np.testing.assert_array_equal(f["pool"][:b], f["sentence"][:b])
+    np.testing.assert_array_equal(f["pool"][3 * b:4 * b], f["sentence"][b:2 * b])
+    assert not np.allclose(f["pool"][b:2 * b], f["sentence"][:b])  # the second captions are other sentences
+    expected = 3 * int(n - np.unique(f["class_id"], return_counts=True)[1].max())
+    assert 0 < expected < 99 and metrics["eval/real_r_precision_mismatched"] == expected
+    assert 0.0 <= metrics["eval/real_r_precision"] <= 100.0
+    assert f"among {expected} mismatched captions, not 99" in capsys.readouterr().out
+
+
+def test_real_r_precision_skipped_line_when_one_class(trained, capsys, monkeypatch):
+    task = trained[0]
+    real = task.held_out_features
+
+    def one_class(max_images):
+        f = real(max_images)
+        f["class_id"], f["pool_class_id"] = np.zeros_like(f["class_id"]), np.zeros_like(f["pool_class_id"])
+        return f
+
+    monkeypatch.setattr(task, "held_out_features", one_class)
+    metrics = task.evaluate(0)
+    assert "eval/real_r_precision" not in metrics
+    assert "skipped: real R-precision (all 16 held-out images share one class" in capsys.readouterr().out
+
+
+def test_eval_features_do_not_depend_on_the_image_chunk(trained, monkeypatch):
+    """The image encoder runs EVAL_CHUNK images at a time (bounded memory): same losses and features as whole."""
+    from t2i_tf.eval import generator_eval
+
+    task = trained[0]
+    batch = next(iter(task.train_dataset(tf.distribute.InputContext(), 0)))
+    batch = {k: tf.concat([v] * 4, 0) for k, v in batch.items()}  # 16 rows
+    whole_terms, whole_global, _ = task._losses_and_features(batch, training=False)
+    monkeypatch.setattr(generator_eval, "EVAL_CHUNK", 3)
+    calls = []
+    encoder = task.image_encoder
+    monkeypatch.setattr(task, "image_encoder", lambda x, training: calls.append(int(x.shape[0])) or encoder(x, training=training))
+    terms, global_, _ = task._eval_terms_and_features(batch)
+    np.testing.assert_allclose(global_.numpy(), whole_global.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(terms["total"].numpy(), whole_terms["total"].numpy(), rtol=1e-4, atol=1e-4)
+    assert calls == [3, 3, 3, 3, 3, 1]

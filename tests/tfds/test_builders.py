@@ -293,14 +293,16 @@ def test_css_captions(css_raw, config):
 
 
 def test_a_training_run_reads_the_prepared_folder(css_raw, tmp_path):
-    """The GAN-CLS test preset trains and evaluates on the TFDS-prepared captioned CSS given as --data_dir (that the
+    """The GAN-CLS test preset trains and evaluates on the TFDS-prepared captioned CSS given as
+    --data_dir=tfds:NAME/CONFIG@DIR, read from its prepared folder (that the
     folder gives the very batches of the converter's records is test_readers_give_the_same_batches_...)."""
     raw, root = css_raw
     data_dir = os.path.join(root, "tfds")
     load("css_captions/default", raw, data_dir, "train")
     folder = prepared("css_captions/default", data_dir)
     workdir = str(tmp_path / "run")
-    proc = run_cli("--model=gan_cls", "--preset=test", f"--data_dir={folder}", f"--workdir={workdir}", "--num_iters=2")
+    proc = run_cli("--model=gan_cls", "--preset=test", f"--data_dir=tfds:css_captions/default@{data_dir}",
+                   f"--workdir={workdir}", "--num_iters=2")
     with open(os.path.join(workdir, "config.json")) as f:
         assert json.load(f)["config"]["data_dir"] == folder
     values = dict(re.findall(r"(\S*(?:d_loss|g_loss|eval/d_real)) (-?[\d.]+)", proc.stdout))

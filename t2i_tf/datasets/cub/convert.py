@@ -6,26 +6,31 @@ Reads the published layouts as downloaded:
   ``images/<class>/<name>.jpg``;
 - captions ``<text_dir>/<class>/<name>.txt`` (10 lines), e.g. ``birds/text`` (StackGAN/AttnGAN) or
   ``cvpr2016_cub/text_c10`` (Reed), found next to ``CUB_200_2011`` or given by ``--text_dir``;
-- the class-disjoint split (150 train+val / 50 test classes), from the first of: StackGAN's
-  ``{train,test}/filenames.pickle``; Reed's ``trainvalclasses.txt`` / ``testclasses.txt``; else class
-  ids 1-150 train and 151-200 test (the standard split; info.json says which was used);
+- the class-disjoint split (150 train+val / 50 test classes), from the first of: ``--test_classes``
+  (class ids, e.g. ``3,5`` or ``151-200``) or ``--test_fraction`` (that fraction of the classes present,
+  the highest ids, for a subset of the classes); StackGAN's ``{train,test}/filenames.pickle``; Reed's
+  ``trainvalclasses.txt`` / ``testclasses.txt``; else class ids 1-150 train and 151-200 test (the
+  standard split; info.json says which was used). A split left with 0 records is a warning naming
+  these options (a subset of classes 1-150 has no test split by default);
 - optional StackGAN char-CNN-RNN embeddings (``--embeddings_dir`` holding ``{train,test}/``).
 
 Each image is cropped as StackGAN/AttnGAN do (a square of side 1.5 * max(w, h) around the box
-centre, clipped to the image) and stored with its longest side at most ``--max_side``.
+centre, clipped to the image) and stored with its longest side at most ``--max_side``. A box row with
+a NaN/inf value is a counted skip (``bad_bbox``), not an error.
 
     python -m datasets.cub.convert --cub_dir=DIR --out_dir=DIR [--text_dir=DIR] [--embeddings_dir=DIR]
-        [--split_dir=DIR] [--max_side=304]
+        [--split_dir=DIR | --test_classes=IDS | --test_fraction=F] [--max_side=304]
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any, Iterator, Sequence
 
 from t2i_tf.datasets import stackgan_pickles
-from t2i_tf.datasets.t2i_common import (captioned_dataset_parser, DEFAULT_EXAMPLES_PER_SHARD, DEFAULT_MAX_SIDE, MISSING_IMAGE, NOT_IN_SPLIT,
+from t2i_tf.datasets.t2i_common import (captioned_dataset_parser, DEFAULT_EXAMPLES_PER_SHARD, DEFAULT_MAX_SIDE, BAD_BBOX, MISSING_IMAGE, NOT_IN_SPLIT,
                                  UNASSIGNED, Item, T2IWriter, find_split, first_existing, leading_int, run_cli,
                                  split_order)
 from t2i_tf.errors import UserError
@@ -75,15 +80,16 @@ def read_images(root: str) -> list[tuple[str, str]]:
     return [(f[0], f[1]) for _, f in _read_table(path, 2, "'<image id> <class>/<name>.jpg'")]
 
 
-def read_boxes(root: str) -> dict[str, tuple[float, float, float, float]]:
-    """``{image id: (x, y, w, h)}`` from bounding_boxes.txt."""
+def read_boxes(root: str) -> dict[str, tuple[float, float, float, float] | None]:
+    """``{image id: (x, y, w, h)}`` from bounding_boxes.txt; None for a row with a NaN/inf value (a skip later)."""
     path = os.path.join(root, "bounding_boxes.txt")
-    boxes = {}
+    boxes: dict[str, tuple[float, float, float, float] | None] = {}
     for lineno, f in _read_table(path, 5, "'<image id> <x> <y> <width> <height>'"):
         try:
-            boxes[f[0]] = tuple(float(v) for v in f[1:])
+            box = tuple(float(v) for v in f[1:])
         except ValueError:
             raise UserError(f"{path} line {lineno}: box values must be numbers, got {f[1:]}") from None
+        boxes[f[0]] = box if all(math.isfinite(v) for v in box) else None
     return boxes
 
 
@@ -106,7 +112,8 @@ def resolve_text_dir(root: str, text_dir: str | None) -> str:
 
 def convert_cub(cub_dir: str, out_dir: str, text_dir: str | None = None, embeddings_dir: str | None = None,
                 split_dir: str | None = None, max_side: int = DEFAULT_MAX_SIDE,
-                examples_per_shard: int = DEFAULT_EXAMPLES_PER_SHARD, vocab_min_count: int = 1) -> dict[str, Any]:
+                examples_per_shard: int = DEFAULT_EXAMPLES_PER_SHARD, vocab_min_count: int = 1,
+                test_classes: str | None = None, test_fraction: float | None = None) -> dict[str, Any]:
     """Convert CUB-200-2011 + captions (+ StackGAN embeddings) to TFRecords in ``out_dir``; returns info."""
     root = resolve_cub_root(cub_dir)
     text = resolve_text_dir(root, text_dir)
@@ -117,8 +124,9 @@ def convert_cub(cub_dir: str, out_dir: str, text_dir: str | None = None, embeddi
     images = read_images(root)
     boxes = read_boxes(root)
     parent = os.path.dirname(os.path.abspath(root))
+    class_ids = [c for c in (leading_int(_strip_ext(rel).split("/")[0]) for _, rel in images) if c is not None]
     split, _ = find_split([embeddings_dir, parent, os.path.dirname(os.path.abspath(text)), text, root], split_dir,
-                          _strip_ext, NUM_TRAIN_CLASSES, "cub")
+                          _strip_ext, NUM_TRAIN_CLASSES, "cub", class_ids, test_classes, test_fraction)
     lookup = stackgan_pickles.EmbeddingLookup(embeddings_dir, _strip_ext) if embeddings_dir else None
 
     assigned: dict[str, list[tuple[str, str, int]]] = {}
@@ -145,6 +153,9 @@ def convert_cub(cub_dir: str, out_dir: str, text_dir: str | None = None, embeddi
     def items(s: str) -> Iterator[Item]:
         for image_id, rel, class_id in assigned.get(s, []):
             name = _strip_ext(rel)
+            if image_id in boxes and boxes[image_id] is None:  # a NaN/inf box row
+                yield Item(name=name, class_id=class_id, skip_reason=BAD_BBOX)
+                continue
             yield Item(name=name, class_id=class_id, image_path=os.path.join(root, "images", rel),
                        caption_path=os.path.join(text, name + ".txt"), bbox=boxes.get(image_id), crop=True)
         for name in missing.get(s, []):
@@ -157,7 +168,8 @@ def convert_cub(cub_dir: str, out_dir: str, text_dir: str | None = None, embeddi
     sources = {"cub_dir": os.path.abspath(root), "text_dir": os.path.abspath(text),
                "embeddings": lookup.describe() if lookup else None}
     return writer.finish(split.source, sources, {"image_crop": "stackgan_bbox: side 1.5*max(w,h) around the box "
-                                                              "centre, clipped to the image"})
+                                                              "centre, clipped to the image"},
+                         expected_splits=("train", "test"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = captioned_dataset_parser("python -m datasets.cub.convert", __doc__.split("\n\n")[0], "--cub_dir", "CUB_200_2011 folder (or the folder containing it)", "birds")
     a = p.parse_args(argv)
     return run_cli(lambda: convert_cub(a.cub_dir, a.out_dir, a.text_dir, a.embeddings_dir, a.split_dir, a.max_side,
-                                       a.examples_per_shard, a.vocab_min_count))
+                                       a.examples_per_shard, a.vocab_min_count, a.test_classes, a.test_fraction))
 
 
 if __name__ == "__main__":

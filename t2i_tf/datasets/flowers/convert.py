@@ -5,17 +5,18 @@ Reads the published layouts as downloaded:
 - images ``<flowers_dir>/jpg/image_XXXXX.jpg`` (the ``102flowers.tgz`` archive);
 - captions ``<text_dir>/class_XXXXX/image_XXXXX.txt`` (Reed's ``text_c10``, 10 lines), which also give
   each image's class; found next to ``jpg/`` or given by ``--text_dir``;
-- the class-disjoint split from the first of: StackGAN's ``{train,test}/filenames.pickle`` (keys like
+- the class-disjoint split from the first of: ``--test_classes`` (class ids, e.g. ``3,5`` or
+  ``83-102``) or ``--test_fraction`` (that fraction of the classes present, the highest ids); StackGAN's ``{train,test}/filenames.pickle`` (keys like
   ``'jpg/image_06734'``, with ``class_info.pickle``); Reed's ``trainvalclasses.txt`` /
   ``testclasses.txt`` (lines like ``class_00001``); else class ids 1-82 train, 83-102 test (said in
-  info.json);
+  info.json; a split left with 0 records is a warning naming these options);
 - optional StackGAN char-CNN-RNN embeddings (``--embeddings_dir`` holding ``{train,test}/``).
 
 No crop; images are stored with their longest side at most ``--max_side``. Record names are
 ``class_XXXXX/image_XXXXX``.
 
     python -m datasets.flowers.convert --flowers_dir=DIR --out_dir=DIR [--text_dir=DIR]
-        [--embeddings_dir=DIR] [--split_dir=DIR] [--max_side=304]
+        [--embeddings_dir=DIR] [--split_dir=DIR | --test_classes=IDS | --test_fraction=F] [--max_side=304]
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def caption_index(text_dir: str) -> dict[str, tuple[int, str]]:
 
 def convert_flowers(flowers_dir: str, out_dir: str, text_dir: str | None = None, embeddings_dir: str | None = None,
                     split_dir: str | None = None, max_side: int = DEFAULT_MAX_SIDE,
-                    examples_per_shard: int = DEFAULT_EXAMPLES_PER_SHARD, vocab_min_count: int = 1) -> dict[str, Any]:
+                    examples_per_shard: int = DEFAULT_EXAMPLES_PER_SHARD, vocab_min_count: int = 1,
+                    test_classes: str | None = None, test_fraction: float | None = None) -> dict[str, Any]:
     """Convert Oxford-102 Flowers + captions (+ StackGAN embeddings) to TFRecords in ``out_dir``; returns info."""
     jpg_dir = os.path.join(flowers_dir, "jpg")
     if not os.path.isdir(jpg_dir):
@@ -90,7 +92,8 @@ def convert_flowers(flowers_dir: str, out_dir: str, text_dir: str | None = None,
     images = {image_key(f) for f in os.listdir(jpg_dir) if f.lower().endswith(".jpg")}
     split, pickle_class = find_split([embeddings_dir, flowers_dir, os.path.dirname(os.path.abspath(flowers_dir)),
                                       os.path.dirname(os.path.abspath(text)), text], split_dir, image_key,
-                                     NUM_TRAIN_CLASSES, "flowers")
+                                     NUM_TRAIN_CLASSES, "flowers", {c for c, _ in captions.values()}, test_classes,
+                                     test_fraction)
     lookup = stackgan_pickles.EmbeddingLookup(embeddings_dir, image_key) if embeddings_dir else None
 
     assigned: dict[str, list[tuple[str, int]]] = {}
@@ -118,7 +121,7 @@ def convert_flowers(flowers_dir: str, out_dir: str, text_dir: str | None = None,
             lookup.release()
     sources = {"flowers_dir": os.path.abspath(flowers_dir), "text_dir": os.path.abspath(text),
                "embeddings": lookup.describe() if lookup else None}
-    return writer.finish(split.source, sources, {"image_crop": None})
+    return writer.finish(split.source, sources, {"image_crop": None}, expected_splits=("train", "test"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = captioned_dataset_parser("python -m datasets.flowers.convert", __doc__.split("\n\n")[0], "--flowers_dir", "folder holding jpg/image_XXXXX.jpg", "flowers")
     a = p.parse_args(argv)
     return run_cli(lambda: convert_flowers(a.flowers_dir, a.out_dir, a.text_dir, a.embeddings_dir, a.split_dir,
-                                           a.max_side, a.examples_per_shard, a.vocab_min_count))
+                                           a.max_side, a.examples_per_shard, a.vocab_min_count, a.test_classes,
+                                           a.test_fraction))
 
 
 if __name__ == "__main__":
