@@ -156,7 +156,7 @@ def test_bad_config_values_name_the_flag(records, tmp_path, overrides, message):
 def test_data_and_workdir_errors(records, trained, tmp_path):
     not_t2i = tmp_path / "tirg_css"
     not_t2i.mkdir()
-    (not_t2i / "info.json").write_text(json.dumps({"dataset": "css", "splits": {"train": 4}}))
+    (not_t2i / "info.json").write_text(json.dumps({"dataset": "css", "splits": {"train": {"num_images": 4}}}))
     with pytest.raises(UserError, match="not a text-to-image record set"):
         SrcnnTask(config(str(not_t2i))).prepare(str(tmp_path / "w1"))
     with pytest.raises(UserError, match="not a converted dataset"):
