@@ -1,6 +1,8 @@
 """SavedModel export of a composed-retrieval model with named signatures.
 
-- ``compose(image: uint8 [N,H,W,3], text: string [N]) -> {"embedding": float32 [N,D]}``
+- ``compose(image: uint8 [N,H,W,3], text: string [N]) -> {"embedding": float32 [N,D], "known_words": int32 [N]}``
+  (``known_words``: the text's words found in the vocabulary; 0 means the query was composed from unknown tokens
+  only, and callers should refuse it, as the CLI and the demo do)
 - ``embed_image(image: uint8 [N,H,W,3]) -> {"embedding": float32 [N,D]}``
 
 Images of any size are resized to the training size; tokenisation is inside
@@ -14,8 +16,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from t2i_tf.data.text import Tokenizer
+from t2i_tf.data.text import Tokenizer, known_word_counts
 from t2i_tf.export.description import write_export_description
+
+
+TIRG_KNOWN_WORDS = ("int32 [N], the words of each text found in the vocabulary; 0 means the query was composed "
+                    "from unknown-word tokens only (the demo and the CLI refuse such texts)")
 
 
 class TirgServing(tf.Module):
@@ -34,8 +40,9 @@ class TirgServing(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image"), tf.TensorSpec([None], tf.string, name="text")])
     def compose(self, image, text):
-        emb = self.model.compose(self._preprocess(image), self.tokenizer(text), training=False)
-        return {"embedding": tf.math.l2_normalize(emb, axis=-1)}
+        tokens = self.tokenizer(text)
+        emb = self.model.compose(self._preprocess(image), tokens, training=False)
+        return {"embedding": tf.math.l2_normalize(emb, axis=-1), "known_words": known_word_counts(tokens)}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")])
     def embed_image(self, image):
@@ -52,7 +59,7 @@ def export_tirg(model: tf.Module, tokenizer: Tokenizer, image_size: int, path: s
         "composition": getattr(model, "composition", None),
         "image_size": image_size,
         "signatures": {
-            "compose": {"inputs": {"image": "uint8 [N,H,W,3]", "text": "string [N]"}, "outputs": {"embedding": "float32 [N,D], L2-normalised"}},
+            "compose": {"inputs": {"image": "uint8 [N,H,W,3]", "text": "string [N]"}, "outputs": {"embedding": "float32 [N,D], L2-normalised", "known_words": TIRG_KNOWN_WORDS}},
             "embed_image": {"inputs": {"image": "uint8 [N,H,W,3]"}, "outputs": {"embedding": "float32 [N,D], L2-normalised"}},
         },
     }

@@ -287,8 +287,10 @@ class DemoModel:
             raise UserError(f"top_k must be an integer in 1..{MAX_ROWS}; got {top_k!r}")
         if not isinstance(payload.get("text"), str):
             raise UserError("retrieve needs text: the modification, one string")
-        query = self.call("compose", {k: payload[k] for k in ("image", "text") if k in payload})["embedding"]
-        scores = self.gallery @ query[0]
+        composed = self.call("compose", {k: payload[k] for k in ("image", "text") if k in payload})
+        if "known_words" in composed and int(composed["known_words"][0]) == 0:
+            raise UserError(f"no word of the text {payload['text'].strip()!r} is in the model's vocabulary")
+        scores = self.gallery @ composed["embedding"][0]
         order = np.argsort(-scores, kind="stable")[:top_k]
         results = []
         for i in order:

@@ -186,6 +186,9 @@ def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
     assert call("/api/retrieve", {"image": png_b64(query), "text": "x", "top_k": 0})[0] == 400
     status, out = call("/api/retrieve", {"image": "bm90IGFuIGltYWdl", "text": "x"})
     assert status == 400 and "is not a PNG or JPEG image" in out["error"]
+    assert q["known_words"].numpy().tolist() == [6]  # all 6 words known ("middle-center" is one word)
+    status, out = call("/api/retrieve", {"image": png_b64(query), "text": "zzz qqq"})
+    assert status == 400 and out["error"] == "no word of the text 'zzz qqq' is in the model's vocabulary"
 
 
 def test_tirg_needs_a_gallery_and_the_cli_says_so(tirg_export, tmp_path, capsys):
