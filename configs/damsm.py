@@ -51,6 +51,9 @@ PAPER = dict(
     relevance="code",  # AttnGAN code/miscc/losses.py:106-108: log sum exp(gamma2 cos), no 1/gamma2 (paper: with it)
     swap_negatives=0,  # not in AttnGAN: swapped-word hard negative captions (t2i_tf/data/word_swaps.py)
     swap_word_groups="css",
+    sentence_encoder="last_state",  # AttnGAN code/model.py RNN_ENCODER: the BiLSTM's final hidden states
+    slot_grid=3,  # sentence_encoder=word_slots only
+    slot_dim=32,  # sentence_encoder=word_slots only
     random_flip=True,
     random_crop=True,
     eval_batch_size=100,
@@ -104,7 +107,8 @@ SCHEMA = Schema(
     fields_of("image_size", "backbone", "inception_weights", "backbone_batch_stats", "lr_decay", "lr_decay_every",
               "lr_decay_until", "optimizer_reset_every", "width", "hidden_dim", "text_embed_dim",
               "text_dropout", "max_text_len", "learning_rate", "beta1", "rnn_grad_clip", "gamma1", "gamma2", "gamma3",
-              "relevance", "swap_negatives", "swap_word_groups", "random_flip", "random_crop", "eval_batch_size",
+              "relevance", "swap_negatives", "swap_word_groups", "sentence_encoder", "slot_grid", "slot_dim",
+              "random_flip", "random_crop", "eval_batch_size",
               "eval_images"),
     dict(RUN_DEFAULTS, **PAPER),
     {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},

@@ -87,8 +87,21 @@ FIELDS: dict[str, Field] = {
     "text_hidden_dim": Field(int, "LSTM size (per direction for the BiLSTM sentence encoder).", check=_p),
     "text_dropout": Field(float, "Dropout on the text features.", check=in_range(0.0, 1.0, high_open=True)),
     "text_encoder": Field(str, "Text conditioning: pretrained_embeddings (char-CNN-RNN in the records) | bilstm "
-                               "(a sentence encoder co-trained on raw text) | auto (embeddings when the records have them).",
-                          choices=("auto", "pretrained_embeddings", "bilstm")),
+                               "(a sentence encoder co-trained on raw text) | word_slots (co-trained on raw text: a BiLSTM "
+                               "routes each word to one of slot_grid^2 spatial slots, the vector is the per-slot sums "
+                               "of word embeddings, matched cell by cell against a grid CNN) | auto (embeddings when "
+                               "the records have them, else bilstm).",
+                          choices=("auto", "pretrained_embeddings", "bilstm", "word_slots")),
+    "slot_grid": Field(int, "text_encoder / sentence_encoder=word_slots: the spatial slots are slot_grid x slot_grid "
+                            "cells of the image (gan_cls / stackgan: text_dim must be a multiple of slot_grid^2).",
+                       check=_p),
+    "slot_dim": Field(int, "damsm sentence_encoder=word_slots: size of each slot's vector (the sentence and global "
+                           "image features are slot_grid^2 x slot_dim).", check=_p),
+    "sentence_encoder": Field(str, "damsm: the sentence feature: last_state (AttnGAN: the BiLSTM's final hidden "
+                                   "states) | word_slots (the BiLSTM routes each word to one of slot_grid^2 spatial "
+                                   "slots; per-slot sums of word embeddings, matched cell by cell against the image's "
+                                   "regions pooled to the same grid; the word features are unchanged).",
+                              choices=("last_state", "word_slots")),
     "text_dim": Field(int, "Size of the co-trained BiLSTM's sentence vector.", check=_p),
     "encoder_width": Field(int, "Channels of the co-trained CNN image encoder.", check=_p),
     "match_gamma": Field(float, "Softmax sharpness of the sentence-image matching loss.", check=_p),

@@ -21,7 +21,7 @@ from configs.schema import Schema, at_least
 
 # The co-trained BiLSTM sentence encoder's settings (text_encoder=bilstm): StackGAN conditions through the same one.
 SENTENCE_ENCODER_KEYS = ("max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
-                         "encoder_learning_rate", "match_gamma", "swap_negatives", "swap_word_groups")
+                         "slot_grid", "encoder_learning_rate", "match_gamma", "swap_negatives", "swap_word_groups")
 
 PAPER = dict(
     eval_images=1000,
@@ -67,6 +67,7 @@ PAPER = dict(
     text_embed_dim=300,
     text_hidden_dim=512,
     encoder_width=64,
+    slot_grid=3,  # not in Reed et al.: text_encoder=word_slots only
     encoder_learning_rate=2e-4,
     match_gamma=10.0,
     swap_negatives=0,  # not in Reed et al.: swapped-word hard negative captions (t2i_tf/data/word_swaps.py)
@@ -146,7 +147,7 @@ SCHEMA = Schema(
               "label_smoothing", "feature_matching", "l2_coef", "l1_loss", "l1_coef", "diter", "clip_value",
               "gp_weight", "d_norm", "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "random_flip",
               "random_crop", "max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
-              "encoder_learning_rate", "match_gamma", "swap_negatives", "swap_word_groups", "eval_batch_size",
+              "slot_grid", "encoder_learning_rate", "match_gamma", "swap_negatives", "swap_word_groups", "eval_batch_size",
               "eval_images", "num_samples",
               optimizer=restricted("optimizer", "adam", "rmsprop"),
               batch_size=checked("batch_size", at_least(2))),

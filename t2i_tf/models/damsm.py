@@ -20,6 +20,7 @@ from keras import layers
 
 from t2i_tf.errors import UserError
 from t2i_tf.models.inception_v3 import TorchInceptionV3
+from t2i_tf.models.sentence_encoder import adaptive_pool_matrix
 
 # Layer of keras.applications.InceptionV3 that is the reference's (torchvision's) Mixed_6e, the last
 # 17x17x768 block: Keras names the Inception blocks mixed0..mixed10, so 5b,5c,5d = mixed0..2,
@@ -50,7 +51,8 @@ class DamsmTextEncoder(keras.Model):
 
     token_mask = staticmethod(token_mask)
 
-    def __init__(self, vocab_size: int, embed_dim: int = 300, hidden_dim: int = 128, dropout: float = 0.5, **kwargs):
+    def __init__(self, vocab_size: int, embed_dim: int = 300, hidden_dim: int = 128, dropout: float = 0.5,
+                 slot_grid: int = 0, slot_dim: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = int(vocab_size)
         self.embed_dim = int(embed_dim)
@@ -61,12 +63,27 @@ class DamsmTextEncoder(keras.Model):
         self.bilstm = layers.Bidirectional(
             layers.LSTM(hidden_dim, return_sequences=True, return_state=True), merge_mode="concat", name="bilstm"
         )
+        # sentence_encoder=word_slots (not in AttnGAN): the sentence is a layout, slot_grid^2 slots of slot_dim, each
+        # the sum of the embeddings of the words the BiLSTM routes there (t2i_tf/models/sentence_encoder.py).
+        self.slots = int(slot_grid) ** 2 if slot_grid else 0
+        self.slot_dim = int(slot_dim)
+        self.sentence_dim = self.slots * self.slot_dim if self.slots else self.out_dim
+        if self.slots:
+            if self.slot_dim < 1:
+                raise ValueError(f"slot_dim must be >= 1 with slot_grid {slot_grid}; got {slot_dim}")
+            self.route = layers.Dense(self.slots + 1, name="route")  # the last choice: no slot
+            self.slot_value = layers.Embedding(vocab_size, self.slot_dim, embeddings_initializer=_uniform_init(),
+                                               name="slot_value")
 
     def call(self, token_ids, training=None):
         mask = token_mask(token_ids)
         x = self.dropout(self.embedding(token_ids), training=training)
         words, fw_h, _fw_c, bw_h, _bw_c = self.bilstm(x, mask=mask, training=training)
         words = words * tf.cast(mask, words.dtype)[:, :, None]
+        if self.slots:
+            routing = tf.nn.softmax(self.route(words), axis=-1)[..., :self.slots] * tf.cast(mask, words.dtype)[..., None]
+            layout = tf.einsum("ntk,ntd->nkd", routing, self.slot_value(token_ids))
+            return words, tf.reshape(layout, [-1, self.sentence_dim])
         sentence = tf.concat([fw_h, bw_h], axis=-1)
         return words, sentence
 
@@ -101,12 +118,15 @@ class DamsmImageEncoder(keras.Model):
         width: int = 32,
         inception_weights: str | None = None,
         batch_stats: bool = False,
+        slot_grid: int = 0,
+        slot_dim: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_size = int(image_size)
         self.out_dim = int(out_dim)
         self.backbone = backbone
+        self.slot_grid, self.slot_dim = int(slot_grid), int(slot_dim)
         if backbone == "inception_v3":
             self._build_torch_inception(inception_weights, bool(batch_stats))
         elif backbone == "keras_inception_v3":
@@ -119,7 +139,15 @@ class DamsmImageEncoder(keras.Model):
         self.region_proj = layers.Conv2D(
             self.out_dim, 1, use_bias=False, kernel_initializer=_uniform_init(), name="region_proj"
         )
-        self.global_proj = layers.Dense(self.out_dim, kernel_initializer=_uniform_init(), name="global_proj")
+        if self.slot_grid:
+            # sentence_encoder=word_slots: the global feature is one slot_dim vector per cell of a slot_grid^2 layout,
+            # from the region features average-pooled to the grid (the image side of the text's layout).
+            if self.slot_dim < 1:
+                raise ValueError(f"slot_dim must be >= 1 with slot_grid {slot_grid}; got {slot_dim}")
+            self.slot_pool = adaptive_pool_matrix(self.region_size, self.slot_grid)
+            self.global_proj = layers.Conv2D(self.slot_dim, 1, kernel_initializer=_uniform_init(), name="global_proj")
+        else:
+            self.global_proj = layers.Dense(self.out_dim, kernel_initializer=_uniform_init(), name="global_proj")
 
     def _build_torch_inception(self, weights: str | None, batch_stats: bool) -> None:
         if weights is not None and not os.path.isfile(weights):
@@ -168,7 +196,8 @@ class DamsmImageEncoder(keras.Model):
         for _ in range(n_region):
             size = -(-size // 2)
         self.region_size = size
-        n_global = max(int(math.floor(math.log2(size))) - 2, 1)  # to about 4x4, at least one more conv
+        # to about 4x4, at least one more conv; none when the global feature is pooled from the regions (word slots)
+        n_global = 0 if self.slot_grid else max(int(math.floor(math.log2(size))) - 2, 1)
         self.num_region_convs = n_region
         self.num_global_convs = n_global
         for k in range(n_region + n_global):
@@ -199,4 +228,8 @@ class DamsmImageEncoder(keras.Model):
             for k in range(self.num_region_convs, self.num_region_convs + self.num_global_convs):
                 x = getattr(self, f"block{k}")(x, training=training)
             pooled = self.pool(x)
+        if self.slot_grid:
+            pool = tf.cast(self.slot_pool, features.dtype)
+            cells = self.global_proj(tf.einsum("ai,bj,nijc->nabc", pool, pool, features))
+            return self.region_proj(features), tf.reshape(cells, [-1, self.slot_grid ** 2 * self.slot_dim])
         return self.region_proj(features), self.global_proj(pooled)

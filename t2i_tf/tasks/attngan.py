@@ -75,7 +75,7 @@ class AttnGanTask(GeneratorTask):
         self.check_batch_split(strategy)
         self.damsm, self.damsm_step = restore_task("damsm", c["damsm_workdir"], strategy=strategy, data_dir=self.data_dir)
         self.tokenizer = self.damsm.tokenizer
-        dim = self.damsm.feature_dim
+        dim = self.damsm.sentence_dim  # = the word dim, except for a word_slots DAMSM (a layout)
         with strategy.scope():
             self.generator = self._make_generator("generator")
             self.discriminators = [AttnGanDiscriminator(s, int(c["ndf"]), dim, spectral_norm=bool(c["spectral_norm"]),
@@ -95,12 +95,13 @@ class AttnGanTask(GeneratorTask):
             self.rng = tf.random.Generator.from_seed(int(c.get("seed", 0)))
 
     def _make_generator(self, name: str) -> AttnGanGenerator:
-        c, dim = self.config, self.damsm.feature_dim
+        c, dim, sentence_dim = self.config, self.damsm.feature_dim, self.damsm.sentence_dim
         g = AttnGanGenerator(int(c["num_stages"]), int(c["base_size"]), int(c["ngf"]), int(c["z_dim"]), int(c["c_dim"]),
-                             dim, dim, int(c["num_residual"]), self_attention=bool(c["self_attention"]),
+                             dim, sentence_dim, int(c["num_residual"]), self_attention=bool(c["self_attention"]),
                              rgb_skip=bool(c["rgb_skip"]), name=name)
         t = 3
-        g((tf.zeros([2, int(c["z_dim"])]), tf.zeros([2, dim]), tf.zeros([2, t, dim]), tf.ones([2, t], tf.bool), None))
+        g((tf.zeros([2, int(c["z_dim"])]), tf.zeros([2, sentence_dim]), tf.zeros([2, t, dim]), tf.ones([2, t], tf.bool),
+           None))
         return g
 
     def _d_variables(self) -> list:

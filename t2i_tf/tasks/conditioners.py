@@ -22,8 +22,9 @@ import tensorflow as tf
 
 from t2i_tf.data.text import Tokenizer
 from t2i_tf.data.word_swaps import WordSwapper
-from t2i_tf.models.sentence_encoder import (ImageEncoder, SentenceEncoder, matching_accuracy, matching_loss,
-                                            normalize_sentence)
+from t2i_tf.errors import UserError
+from t2i_tf.models.sentence_encoder import (GridImageEncoder, ImageEncoder, SentenceEncoder, WordSlotEncoder,
+                                            matching_accuracy, matching_loss, normalize_sentence)
 
 
 class Conditioner:
@@ -92,9 +93,11 @@ class SentenceEncoderConditioner(Conditioner):
     an in-batch matching loss against a CNN image encoder, or frozen (``trains=False``: Stage-II shares
     Stage-I's through :meth:`share`)."""
 
-    kind = "bilstm"
-
-    def __init__(self, tokenizer: Tokenizer, config: dict[str, Any], image_size: int, trains: bool = True):
+    def __init__(self, tokenizer: Tokenizer, config: dict[str, Any], image_size: int, trains: bool = True,
+                 kind: str = "bilstm"):
+        if kind not in ("bilstm", "word_slots"):
+            raise ValueError(f"sentence encoder kind must be bilstm or word_slots, not {kind!r}")
+        self.kind = kind  # bilstm: mean-pooled BiLSTM states; word_slots: words routed to grid cells (a layout)
         self.tokenizer = tokenizer
         self.config = config
         self.image_size = int(image_size)
@@ -110,9 +113,19 @@ class SentenceEncoderConditioner(Conditioner):
         if not self.trains:
             return  # shared from the run that trained it (share)
         c, s = self.config, self.image_size
-        self.text_encoder = SentenceEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
-                                            int(c["text_hidden_dim"]), self.dim, name="sentence_encoder")
-        self.image_encoder = ImageEncoder(s, int(c["encoder_width"]), self.dim, name="image_encoder")
+        embed, hidden, width = int(c["text_embed_dim"]), int(c["text_hidden_dim"]), int(c["encoder_width"])
+        if self.kind == "word_slots":
+            grid = int(c["slot_grid"])
+            try:
+                self.text_encoder = WordSlotEncoder(self.tokenizer.vocab_size, embed, hidden, self.dim, grid,
+                                                    name="sentence_encoder")
+                self.image_encoder = GridImageEncoder(s, width, self.dim, grid, name="image_encoder")
+            except ValueError as e:
+                raise UserError(f"--text_encoder=word_slots: {e}") from None
+        else:
+            self.text_encoder = SentenceEncoder(self.tokenizer.vocab_size, embed, hidden, self.dim,
+                                                name="sentence_encoder")
+            self.image_encoder = ImageEncoder(s, width, self.dim, name="image_encoder")
         self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
         self.image_encoder(tf.zeros([2, s, s, 3]))
         self.optimizer = keras.optimizers.Adam(float(c["encoder_learning_rate"]), beta_1=0.5, beta_2=0.999,
@@ -177,8 +190,11 @@ class SentenceEncoderConditioner(Conditioner):
 
     def protocol(self) -> dict[str, Any]:
         return {"text_encoder": self.kind,
-                "r_precision_encoders": "the BiLSTM sentence encoder and CNN image encoder trained alongside the "
-                                        "GAN with the matching loss (a DAMSM stand-in, not AttnGAN's DAMSM)"}
+                "r_precision_encoders": (
+                    "the BiLSTM sentence encoder and CNN image encoder trained alongside the GAN with the matching "
+                    "loss (a DAMSM stand-in, not AttnGAN's DAMSM)" if self.kind == "bilstm" else
+                    "the word-slot text encoder and grid CNN image encoder trained alongside the GAN with the "
+                    "matching loss (a DAMSM stand-in, not AttnGAN's DAMSM)")}
 
 
 class TirgConditioner(Conditioner):

@@ -104,7 +104,8 @@ class DamsmTask(Task):
     """Trains DAMSM's text and image encoders on text-to-image records."""
 
     name = "damsm"
-    architecture_keys = ("image_size", "backbone", "width", "hidden_dim", "text_embed_dim", "max_text_len")
+    architecture_keys = ("image_size", "backbone", "width", "hidden_dim", "text_embed_dim", "max_text_len",
+                         "sentence_encoder", "slot_grid", "slot_dim")
 
     def prepare(self, workdir: str) -> None:
         c = self.config
@@ -127,7 +128,10 @@ class DamsmTask(Task):
         if self.vocabulary is None:
             raise UserError("--model=damsm needs --data_dir (converted text-to-image records) to train")
         self.tokenizer = Tokenizer(self.vocabulary, int(c["max_text_len"]))
-        self.feature_dim = 2 * int(c["hidden_dim"])
+        self.feature_dim = 2 * int(c["hidden_dim"])  # word and region features
+        # sentence and global image features: the BiLSTM's final states, or a slot_grid^2 x slot_dim layout
+        self.slot_grid = int(c["slot_grid"]) if c.get("sentence_encoder", "last_state") == "word_slots" else 0
+        self.sentence_dim = self.slot_grid ** 2 * int(c["slot_dim"]) if self.slot_grid else self.feature_dim
         self.swap_negatives = int(c.get("swap_negatives", 0))
         self.swapper = WordSwapper(self.vocabulary, c["swap_word_groups"]) if self.swap_negatives else None
 
@@ -137,12 +141,14 @@ class DamsmTask(Task):
         self.check_batch_split(strategy)
         s = self.image_size
         with strategy.scope():
+            slots = dict(slot_grid=self.slot_grid, slot_dim=int(c["slot_dim"]) if self.slot_grid else 0)
             self.text_encoder = DamsmTextEncoder(self.tokenizer.vocab_size, int(c["text_embed_dim"]),
-                                                 int(c["hidden_dim"]), float(c["text_dropout"]), name="damsm_text")
+                                                 int(c["hidden_dim"]), float(c["text_dropout"]), name="damsm_text",
+                                                 **slots)
             self.image_encoder = DamsmImageEncoder(s, self.feature_dim, c["backbone"], int(c["width"]),
                                                    c.get("inception_weights") or None,
                                                    batch_stats=bool(c.get("backbone_batch_stats", False)),
-                                                   name="damsm_image")
+                                                   name="damsm_image", **slots)
             self.text_encoder(tf.ones([2, int(c["max_text_len"])], tf.int64))
             self.image_encoder(tf.zeros([2, s, s, 3]))
             self.lr_schedule = DamsmLearningRate(float(c["learning_rate"]), float(c.get("lr_decay", 1.0)),
@@ -282,12 +288,13 @@ class DamsmTask(Task):
         module = DamsmServing(self.tokenizer, self.text_encoder, self.image_encoder, self.image_size)
         tf.saved_model.save(module, path, signatures={"encode_text": module.encode_text,
                                                       "encode_image": module.encode_image})
-        d = self.feature_dim
-        description = {"model": "damsm", "image_size": self.image_size, "signatures": {
+        d, sd = self.feature_dim, self.sentence_dim
+        description = {"model": "damsm", "image_size": self.image_size,
+                       "sentence_encoder": self.config.get("sentence_encoder", "last_state"), "signatures": {
             "encode_text": {"inputs": {"text": "string [N]"},
-                            "outputs": {"words": f"float32 [N,T,{d}]", "sentence": f"float32 [N,{d}]", "mask": "bool [N,T]"}},
+                            "outputs": {"words": f"float32 [N,T,{d}]", "sentence": f"float32 [N,{sd}]", "mask": "bool [N,T]"}},
             "encode_image": {"inputs": {"image": "uint8 [N,H,W,3] (resized to image_size)"},
-                             "outputs": {"regions": f"float32 [N,R,R,{d}]", "global": f"float32 [N,{d}]"}}}}
+                             "outputs": {"regions": f"float32 [N,R,R,{d}]", "global": f"float32 [N,{sd}]"}}}}
         write_export_description(path, description)
         return description
 

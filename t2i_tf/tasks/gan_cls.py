@@ -102,7 +102,7 @@ class GanClsTask(GeneratorTask):
     name = "gan_cls"
     architecture_keys = ("image_size", "gan_type", "text_encoder", "ngf", "ndf", "z_dim", "proj_dim", "d_norm",
                          "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim", "text_dim", "text_embed_dim",
-                         "text_hidden_dim", "encoder_width", "reed_residual",
+                         "text_hidden_dim", "encoder_width", "slot_grid", "reed_residual",
                          "optimizer", "lr_decay_every")  # the last two: other optimizer variables (slots, lr)
     # Settings a subclass fixes instead of reading them from its config (StackGAN: the paper's BCE GAN, with no
     # GAN-INT, WGAN, feature matching or minibatch discrimination, so it has no such keys).
@@ -185,7 +185,7 @@ class GanClsTask(GeneratorTask):
             vocab = build_vocabulary(read_captions(self.data_dir, "train"))
             save_vocabulary(vocab, workdir)
         return SentenceEncoderConditioner(Tokenizer(vocab, int(c["max_text_len"])), c, self.image_size,
-                                          trains=self.trains_text_encoder())
+                                          trains=self.trains_text_encoder(), kind=kind)
 
     def trains_text_encoder(self) -> bool:
         """Whether a BiLSTM conditioner is trained here (not when it comes frozen from another run)."""

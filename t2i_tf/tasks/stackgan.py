@@ -49,7 +49,7 @@ class StackGanTask(GanClsTask):
     name = "stackgan"
     fixed_settings = {"gan_type": "gan", "interp": False, "feature_matching": False, "d_norm": "batch", "diter": 1}
     architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "ca_activation", "num_residual",
-                         "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width",
+                         "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width", "slot_grid",
                          "optimizer", "lr_decay_every")  # the last two: other optimizer variables (slots, lr)
 
     @classmethod
@@ -74,8 +74,9 @@ class StackGanTask(GanClsTask):
                                 "not Stage-I")
             # Stage-II sees exactly Stage-I's text conditioning: its encoder kind, vocabulary and sizes.
             for key in ("image_size", "text_encoder", "max_text_len", "text_dim", "text_embed_dim", "text_hidden_dim",
-                        "encoder_width", "z_dim"):
-                c[key] = self.stage1_config[key]
+                        "encoder_width", "slot_grid", "z_dim"):
+                if key in self.stage1_config:  # slot_grid: runs from before word_slots have none (bilstm)
+                    c[key] = self.stage1_config[key]
         super().prepare(workdir)
         self.stage1_size = int(c["image_size"])
         try:

@@ -312,3 +312,31 @@ def test_swapped_word_negatives_join_the_encoder_matching_loss(records, tmp_path
     _, with_negatives = cond.train_update(batch, batch["image"], 4)
     _, without = plain.conditioner.train_update(batch, batch["image"], 4)
     assert float(with_negatives["match_loss"]) > float(without["match_loss"])
+
+
+def test_word_slots_encoder_trains_with_the_gan_and_exports(records, tmp_path):
+    """--text_encoder=word_slots: the condition is a slot_grid^2 x (text_dim / slot_grid^2) layout, trained by the
+    cell-by-cell matching loss, frozen into the export."""
+    workdir = str(tmp_path / "slots")
+    task = GanClsTask(dict(cfg.TEST, data_dir=records["text"], gan_type="gan", interp=False, seed=0,
+                           text_encoder="word_slots", text_dim=18, slot_grid=3))
+    metrics = Trainer(task, workdir, num_iters=2, strategy="default", log_every=2, eval_every=1000, ckpt_every=1000,
+                      steps_per_loop=2, verbose=False).fit()
+    cond = task.conditioner
+    assert cond.kind == "word_slots" and cond.dim == 18
+    assert type(cond.text_encoder).__name__ == "WordSlotEncoder"
+    assert type(cond.image_encoder).__name__ == "GridImageEncoder"
+    assert int(cond.optimizer.iterations.numpy()) == 2 and math.isfinite(metrics["eval/match_r1"])
+    export = os.path.join(workdir, "export")
+    desc = task.export(export)
+    assert desc["text_encoder"] == "word_slots"
+    loaded = tf.saved_model.load(export)
+    captions = tf.constant(["a large red circle at the top left"])
+    got = loaded.generate(captions, tf.constant(3, tf.int64))["images"].numpy()
+    direct = task.generate(["a large red circle at the top left"], num_samples=1, seed=3)["images"][0]
+    np.testing.assert_array_equal(got, direct)
+
+
+def test_word_slots_text_dim_must_fill_the_grid(records, tmp_path):
+    with pytest.raises(UserError, match="word_slots.*multiple of slot_grid"):
+        make_task(records["text"], tmp_path, text_encoder="word_slots", text_dim=10, slot_grid=3)

@@ -1,0 +1,70 @@
+"""sentence_encoder=word_slots in DAMSM and the AttnGAN trained on it: the layout sentence feature end to end."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import attngan as attngan_cfg
+from configs import damsm as damsm_cfg
+from t2i_tf.errors import UserError
+from t2i_tf.tasks.attngan import AttnGanTask
+from t2i_tf.tasks.damsm import DamsmTask
+from tests.conftest import fit_task
+
+SLOTS = dict(sentence_encoder="word_slots", slot_grid=3, slot_dim=4)
+
+
+@pytest.fixture(scope="module")
+def slot_damsm(captioned_css, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("slot_damsm"))
+    task = DamsmTask(dict(damsm_cfg.TEST, data_dir=captioned_css[16], seed=0, **SLOTS))
+    metrics = fit_task(task, workdir, num_iters=3)
+    return task, workdir, metrics
+
+
+def test_damsm_word_slots_sentence_is_a_layout_matched_against_pooled_regions(slot_damsm, tmp_path):
+    task, _, metrics = slot_damsm
+    assert task.sentence_dim == 36 and task.feature_dim == 16  # 9 slots x 4; words stay 2 x hidden_dim (8)
+    assert np.isfinite(metrics["eval/sentence_loss"]) and np.isfinite(metrics["eval/words_loss"])
+    tokens = task.tokenizer(tf.constant(["a large red circle at the top left", "a small blue triangle"]))
+    words, sentence = task.text_encoder(tokens, training=False)
+    assert words.shape[-1] == 16 and sentence.shape == (2, 36)
+    regions, global_ = task.image_encoder(tf.zeros([2, 16, 16, 3]), training=False)
+    assert regions.shape[-1] == 16 and global_.shape == (2, 36)
+    # The sentence is the routed sum of each word's own slot embedding: with every word sent to slot 4, slot 4 holds
+    # the sum of the caption's slot embeddings and the other slots nothing.
+    kernel, bias = task.text_encoder.route.get_weights()
+    forced = np.full_like(bias, -1e4)
+    forced[4] = 1e4
+    task.text_encoder.route.set_weights([np.zeros_like(kernel), forced])
+    try:
+        layout = task.text_encoder(tokens, training=False)[1].numpy().reshape(2, 9, 4)
+    finally:
+        task.text_encoder.route.set_weights([kernel, bias])
+    values = task.text_encoder.slot_value.get_weights()[0]
+    ids = tokens.numpy()
+    for row in range(2):
+        np.testing.assert_allclose(layout[row, 4], values[ids[row][ids[row] > 0]].sum(axis=0), rtol=1e-5, atol=1e-6)
+    assert np.abs(np.delete(layout, 4, axis=1)).max() < 1e-6
+    description = task.export(str(tmp_path / "export"))
+    assert description["sentence_encoder"] == "word_slots"
+    assert description["signatures"]["encode_text"]["outputs"]["sentence"] == "float32 [N,36]"
+
+
+def test_attngan_conditions_on_a_word_slots_damsm(slot_damsm, captioned_css, tmp_path):
+    _, damsm_dir, _ = slot_damsm
+    task = AttnGanTask(dict(attngan_cfg.TEST, data_dir=captioned_css[16], damsm_workdir=damsm_dir, seed=0))
+    metrics = fit_task(task, str(tmp_path / "attngan"))
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert task.generator.sentence_dim == 36 and task.generator.word_dim == 16
+    out = task.generate(["a large red circle at the top left"], num_samples=2, seed=4)
+    assert out["images"].shape == (1, 2, 16, 16, 3)
+    task.export(str(tmp_path / "export"))
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    images = loaded.generate(tf.constant(["a large red circle at the top left"]), tf.constant(4, tf.int64))["images"]
+    np.testing.assert_array_equal(images.numpy()[0], out["images"][0, 0])
+
+
+def test_word_slots_damsm_sizes_are_checked(captioned_css, tmp_path):
+    with pytest.raises(UserError, match="slot_dim"):
+        DamsmTask(dict(damsm_cfg.TEST, data_dir=captioned_css[16], sentence_encoder="word_slots", slot_dim=0))
