@@ -92,6 +92,11 @@ GENERATED_DATASETS = ("css", "css_captions")
 # What a dataset changes in a preset made for CSS, for a new run whose command line does not give the setting: CUB
 # and Flowers captions do not name left and right, so the random flips the CSS presets turn off come back.
 DATASET_SETTINGS: dict[str, dict[str, Any]] = {"cub": {"random_flip": True}, "flowers": {"random_flip": True}}
+# CSS-only choices of the cpu presets, replaced on any other dataset when the command line does not give them:
+# word slots read a caption as a layout of grid cells ("a red circle at the top left"), which CSS captions are and
+# bird, flower or tag captions are not (setting: (CSS value, value elsewhere)).
+CSS_LAYOUT_SETTINGS: dict[str, tuple[Any, Any]] = {"text_encoder": ("word_slots", "auto"),
+                                                   "sentence_encoder": ("word_slots", "last_state")}
 # Settings naming another run's workdir: their preset default follows the dataset suffix of default workdirs.
 CHAINED_WORKDIRS = ("stage1_workdir", "damsm_workdir")
 
@@ -216,7 +221,11 @@ def workdir_suffix(dataset: str) -> str:
 
 def apply_dataset_settings(config: dict[str, Any], schema: Any, dataset: str) -> dict[str, Any]:
     """``DATASET_SETTINGS`` of ``dataset`` for the settings the command line does not give, each said in a note."""
-    for name, value in DATASET_SETTINGS.get(dataset, {}).items():
+    settings = dict(DATASET_SETTINGS.get(dataset, {}))
+    if dataset and dataset not in GENERATED_DATASETS:
+        settings.update({name: elsewhere for name, (css, elsewhere) in CSS_LAYOUT_SETTINGS.items()
+                         if config.get(name) == css})
+    for name, value in settings.items():
         if name in schema.fields and not FLAGS[name].present and config.get(name) != value:
             print(f"note: {dataset} records: --{name}={value} (the --preset={config.get('preset')} value "
                   f"{config.get(name)} is for CSS; give --{name} to choose)", flush=True)
