@@ -36,6 +36,8 @@ PAPER = dict(
     beta2=0.999,
     damsm_weight=5.0,
     kl_coef=1.0,
+    l1_loss=False,  # not in AttnGAN: + l1_coef * sum over stages of mean |G(z, t) - real image| for G
+    l1_coef=100.0,
     gamma1=4.0,
     gamma2=5.0,
     gamma3=10.0,
@@ -96,7 +98,7 @@ TEST_CHANGES = dict(
 SCHEMA = Schema(
     "attngan",
     fields_of("damsm_workdir", "num_stages", "ngf", "ndf", "z_dim", "c_dim", "num_residual", "learning_rate",
-              "beta1", "beta2", "damsm_weight", "kl_coef", "gamma1", "gamma2", "gamma3", "relevance", "spectral_norm",
+              "beta1", "beta2", "damsm_weight", "kl_coef", "l1_loss", "l1_coef", "gamma1", "gamma2", "gamma3", "relevance", "spectral_norm",
               "self_attention", "rgb_skip", "ema_decay", "random_flip", "random_crop", "eval_batch_size",
               "eval_images", "num_samples", base_size=checked("base_size", power_of_two(8)),
               batch_size=checked("batch_size", at_least(2))),

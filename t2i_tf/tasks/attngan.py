@@ -183,13 +183,20 @@ class AttnGanTask(GeneratorTask):
                                float(c["gamma2"]), float(c["gamma3"]), c["relevance"])["total"]
             kl = kl_divergence(out["mu"], out["logvar"])
             g_total = g_adv + float(c["damsm_weight"]) * damsm + float(c["kl_coef"]) * kl
+            if c.get("l1_loss"):  # not in AttnGAN: every stage's mean |fake - real|, as GAN-CLS's l1_loss
+                l1 = tf.add_n([tf.reduce_mean(tf.abs(fake - real), axis=[1, 2, 3])
+                               for fake, real in zip(out["images"], reals)])
+                g_total += float(c["l1_coef"]) * l1
             g_loss = tf.nn.compute_average_loss(g_total, global_batch_size=gb)
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
         if self.ema:
             self._update_ema()
-        return {"d_loss": tf.reduce_mean(d_total), "g_loss": tf.reduce_mean(g_total), "g_adv": tf.reduce_mean(g_adv),
-                "damsm_loss": tf.reduce_mean(damsm), "kl": tf.reduce_mean(kl)}
+        metrics = {"d_loss": tf.reduce_mean(d_total), "g_loss": tf.reduce_mean(g_total), "g_adv": tf.reduce_mean(g_adv),
+                   "damsm_loss": tf.reduce_mean(damsm), "kl": tf.reduce_mean(kl)}
+        if c.get("l1_loss"):
+            metrics["l1_loss"] = tf.reduce_mean(l1)
+        return metrics
 
     def ema_decay_at(self, num_updates) -> tf.Tensor:
         """The EMA decay after ``num_updates`` generator updates: ``min(ema_decay, (1 + t) / (10 + t))``.

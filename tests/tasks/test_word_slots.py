@@ -53,10 +53,19 @@ def test_damsm_word_slots_sentence_is_a_layout_matched_against_pooled_regions(sl
 
 def test_attngan_conditions_on_a_word_slots_damsm(slot_damsm, captioned_css, tmp_path):
     _, damsm_dir, _ = slot_damsm
-    task = AttnGanTask(dict(attngan_cfg.TEST, data_dir=captioned_css[16], damsm_workdir=damsm_dir, seed=0))
+    task = AttnGanTask(dict(attngan_cfg.TEST, data_dir=captioned_css[16], damsm_workdir=damsm_dir, seed=0,
+                            l1_loss=True, l1_coef=7.0))
     metrics = fit_task(task, str(tmp_path / "attngan"))
     assert all(np.isfinite(v) for v in metrics.values())
     assert task.generator.sentence_dim == 36 and task.generator.word_dim == 16
+    # --l1_loss: G's loss gains l1_coef x (sum over stages of mean |fake - real|)
+    c = task.config
+    step = task._step(next(iter(task.train_dataset(tf.distribute.InputContext(), 0))))
+    parts = {k: float(v) for k, v in step.items()}
+    assert parts["l1_loss"] > 0
+    expected = (parts["g_adv"] + c["damsm_weight"] * parts["damsm_loss"] + c["kl_coef"] * parts["kl"]
+                + 7.0 * parts["l1_loss"])
+    assert parts["g_loss"] == pytest.approx(expected, rel=1e-4)
     out = task.generate(["a large red circle at the top left"], num_samples=2, seed=4)
     assert out["images"].shape == (1, 2, 16, 16, 3)
     task.export(str(tmp_path / "export"))
