@@ -1,5 +1,6 @@
-"""What the web demo can do with one SavedModel export: call any of its signatures on JSON-friendly inputs,
-plus the two uses that combine signatures: TIRG retrieval over an image gallery and DAMSM caption ranking."""
+"""One SavedModel export as the web demo sees it: its description and signatures, called on JSON-friendly inputs
+with every input checked first (types, rows, pixels), plus DAMSM caption ranking. The demos per task
+(t2i_tf/serve/demos.py) build on it."""
 
 from __future__ import annotations
 
@@ -18,12 +19,10 @@ from PIL import Image
 from t2i_tf.data.images import image_header_size, read_image
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import DESCRIPTION_FILE
+from t2i_tf.serve.gallery import MAX_IMAGE_PIXELS, bomb_refused
 
 MAX_ROWS = 64  # images / captions per request
-MAX_IMAGE_SIDE = 2048
-MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE  # any one upload or gallery image
 MAX_REQUEST_PIXELS = 16 * 1024 * 1024  # all images of one request together (~48 MB decoded)
-GALLERY_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _base64_bytes(data: str, what: str) -> bytes:
@@ -34,12 +33,6 @@ def _base64_bytes(data: str, what: str) -> bytes:
         raise UserError(f"{what} is not base64-encoded image bytes") from None
 
 
-def _bomb_refused(what: str, error: Exception) -> UserError:
-    # Pillow raises its DecompressionBombError (not an OSError) from Image.open itself for images over twice its
-    # MAX_IMAGE_PIXELS (~179 MP), before the pixel limits of t2i_tf.data.images are checked.
-    return UserError(f"{what} has too many pixels ({error}); at most {MAX_IMAGE_PIXELS:,} are read")
-
-
 def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
     """uint8 RGB [H, W, 3] from base64 text (a data: URI prefix is allowed) or raw bytes; UserError if unreadable."""
     if isinstance(data, str):
@@ -47,15 +40,7 @@ def decode_image(data: str | bytes, what: str = "image") -> np.ndarray:
     try:
         return read_image(data, what, max_pixels=MAX_IMAGE_PIXELS)
     except Image.DecompressionBombError as e:
-        raise _bomb_refused(what, e) from None
-
-
-def read_gallery_image(path: str) -> np.ndarray:
-    """A gallery file as uint8 RGB [H, W, 3]; UserError if it is not a readable PNG / JPEG within the limit."""
-    try:
-        return read_image(path, path, max_pixels=MAX_IMAGE_PIXELS)  # FIFOs etc. refused
-    except Image.DecompressionBombError as e:
-        raise _bomb_refused(path, e) from None
+        raise bomb_refused(what, e) from None
 
 
 def _json_type(value: Any) -> str:
@@ -97,9 +82,9 @@ def _spec_kind(spec: tf.TensorSpec) -> str:
 
 
 class DemoModel:
-    """One loaded export: its description, signatures and (for TIRG) the embedded gallery."""
+    """One loaded export: its description and signatures."""
 
-    def __init__(self, export_dir: str, gallery_dir: str | None = None):
+    def __init__(self, export_dir: str):
         path = os.path.join(export_dir, DESCRIPTION_FILE)
         if not os.path.isfile(path):
             raise UserError(f"{export_dir} is not an export of main.py (no {DESCRIPTION_FILE}): "
@@ -112,38 +97,31 @@ class DemoModel:
         self.inputs = {name: {k: _spec_kind(s) for k, s in sig.structured_input_signature[1].items()}
                        for name, sig in self.signatures.items()}
         self._lock = threading.Lock()  # one TF call at a time from the server's threads
-        self.gallery_files: list[str] = []
-        self.gallery_skipped: list[str] = []
-        self.gallery: np.ndarray | None = None
-        if "compose" in self.signatures:
-            if not gallery_dir:
-                raise UserError("--gallery_dir is needed to serve a tirg export (a directory of .png/.jpg images)")
-            self._embed_gallery(gallery_dir)
 
     # --------------------------------------------------------------- facts
     @property
+    def model_name(self) -> str:
+        return str(self.description.get("model"))
+
+    @property
     def actions(self) -> list[str]:
-        """Signature names plus the combined uses this export supports."""
-        extra = (["retrieve"] if "compose" in self.signatures else []) + (
-            ["match"] if {"encode_text", "encode_image"} <= set(self.signatures) else [])
+        """Signature names plus DAMSM's caption ranking when the export has both encoders."""
+        extra = ["match"] if {"encode_text", "encode_image"} <= set(self.signatures) else []
         return extra + sorted(self.signatures)
 
     def info(self) -> dict[str, Any]:
-        return {"model": self.description.get("model"), "image_size": self.description.get("image_size"),
-                "actions": self.actions, "inputs": self.inputs, "description": self.description,
-                "gallery": {"images": len(self.gallery_files), "skipped": len(self.gallery_skipped)}}
+        return {"model": self.model_name, "image_size": self.description.get("image_size"),
+                "inputs": self.inputs, "description": self.description}
 
     # --------------------------------------------------------------- calls
     def run(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Do ``action`` on a JSON payload; returns a JSON-friendly dict. UserError for bad input."""
         if not isinstance(payload, dict):
             raise UserError("the request body must be a JSON object")
-        if action == "retrieve" and "retrieve" in self.actions:
-            return self.retrieve(payload)
         if action == "match" and "match" in self.actions:
             return self.match(payload)
         if action not in self.signatures:
-            raise UserError(f"this {self.description.get('model')} export has no action {action!r}; "
+            raise UserError(f"this {self.model_name} export has no action {action!r}; "
                             f"it has {', '.join(self.actions)}")
         out = self.call(action, payload)
         if "known_words" in out:  # a text with no vocabulary word would be drawn from unknown tokens only
@@ -230,7 +208,7 @@ class DemoModel:
                     try:
                         width, height = image_header_size(_base64_bytes(item, "image"), "image")
                     except Image.DecompressionBombError as e:
-                        raise _bomb_refused("image", e) from None
+                        raise bomb_refused("image", e) from None
                     total += width * height
         if total > MAX_REQUEST_PIXELS:
             raise UserError(f"the request's images have {total:,} pixels; at most {MAX_REQUEST_PIXELS:,} per request")
@@ -249,55 +227,12 @@ class DemoModel:
             return np.round(array.astype(np.float64), 6).tolist()
         return array.tolist()
 
-    # --------------------------------------------------------------- TIRG
-    def _embed_gallery(self, gallery_dir: str, batch_size: int = 64) -> None:
-        if not os.path.isdir(gallery_dir):
-            raise UserError(f"--gallery_dir {gallery_dir} is not a directory")
-        names = sorted(n for n in os.listdir(gallery_dir) if n.lower().endswith(GALLERY_SUFFIXES))
-        embeddings, batch, files = [], [], []
-
-        def flush():
-            if batch:
-                size = batch[0].shape
-                same = [b if b.shape == size else np.asarray(Image.fromarray(b).resize(size[1::-1])) for b in batch]
-                embeddings.append(self.signatures["embed_image"](image=tf.constant(np.stack(same)))["embedding"].numpy())
-                batch.clear()
-
-        for name in names:
-            path = os.path.join(gallery_dir, name)
-            try:
-                batch.append(read_gallery_image(path))
-                files.append(path)
-            except (UserError, OSError):
-                self.gallery_skipped.append(path)
-                continue
-            if len(batch) == batch_size:
-                flush()
-        flush()
-        if not files:
-            raise UserError(f"--gallery_dir {gallery_dir} has no readable .png/.jpg images "
-                            f"({len(self.gallery_skipped)} unreadable)")
-        self.gallery_files, self.gallery = files, np.concatenate(embeddings)
-        print(f"gallery: {len(files)} images from {gallery_dir} ({len(self.gallery_skipped)} unreadable, skipped)")
-
-    def retrieve(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """TIRG: ``{"image": base64, "text": str, "top_k": int}`` -> the top-k gallery images by cosine."""
-        top_k = payload.get("top_k", 10)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_ROWS:
-            raise UserError(f"top_k must be an integer in 1..{MAX_ROWS}; got {top_k!r}")
-        if not isinstance(payload.get("text"), str):
-            raise UserError("retrieve needs text: the modification, one string")
-        composed = self.call("compose", {k: payload[k] for k in ("image", "text") if k in payload})
-        if "known_words" in composed and int(composed["known_words"][0]) == 0:
-            raise UserError(f"no word of the text {payload['text'].strip()!r} is in the model's vocabulary")
-        scores = self.gallery @ composed["embedding"][0]
-        order = np.argsort(-scores, kind="stable")[:top_k]
-        results = []
-        for i in order:
-            thumb = encode_png(read_gallery_image(self.gallery_files[i]))
-            results.append({"id": int(i), "name": os.path.basename(self.gallery_files[i]), "score": float(scores[i]),
-                            "image": thumb})  # gallery ids and file names: no server paths
-        return {"results": results}
+    def call_tensors(self, name: str, args: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Call signature ``name`` on ready tensors (checked by the caller); outputs as numpy arrays."""
+        with self._lock:
+            out = self.signatures[name](**{k: tf.constant(v) if not isinstance(v, tf.Tensor) else v
+                                           for k, v in args.items()})
+        return {k: v.numpy() for k, v in out.items()}
 
     # --------------------------------------------------------------- DAMSM
     def match(self, payload: dict[str, Any]) -> dict[str, Any]:

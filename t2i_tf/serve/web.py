@@ -1,14 +1,14 @@
-"""The web demo's HTTP server: one page with a form per action of the loaded export, and a JSON API.
+"""The web demo's HTTP server in front of a :class:`t2i_tf.serve.app.DemoApp`: a page per served export and the
+JSON API (docs/demo.md lists every endpoint).
 
-``GET /`` the page, ``GET /api/info`` what the export offers, ``POST /api/<action>`` JSON in / JSON out,
-``GET /healthz``. Bad input answers 400 ``{"error": ...}``; anything unexpected answers 500 with a generic
-message (the traceback stays in the server log).
+Bad input answers 400 ``{"error": ...}``, an unknown path 404; anything unexpected answers 500 with a generic
+message (the traceback stays in the server log). POSTs must be same-origin JSON within the body limit; every
+request must name this server's host (DNS rebinding), unless it listens on every interface.
 """
 
 from __future__ import annotations
 
 import collections
-import html
 import json
 import selectors
 import socket
@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from t2i_tf.errors import UserError
-from t2i_tf.serve.actions import DemoModel
+from t2i_tf.serve.app import DemoApp, NotFound
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 SOCKET_TIMEOUT_S = 10
@@ -56,83 +56,6 @@ def refusal(headers, hosts: set[str] | None) -> tuple[int, str] | None:
     if int(length) > MAX_BODY_BYTES:
         return 413, f"request body of {int(length)} bytes is over the {MAX_BODY_BYTES} byte limit"
     return None
-
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>t2i_tf demo: {model}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}} form{{border:1px solid #ccc;padding:1em;margin:1em 0}}
-label{{display:block;margin:.4em 0}} img{{margin:2px;image-rendering:pixelated;width:128px}} .err{{color:#b00}}</style>
-</head><body><h1>{model}</h1><p>{summary}</p>{forms}
-<script>
-async function submitForm(ev) {{
-  ev.preventDefault();
-  const form = ev.target, out = form.querySelector(".out"), body = {{}};
-  for (const el of form.querySelectorAll("[data-kind]")) {{
-    const kind = el.dataset.kind;
-    if (kind === "image") {{
-      if (!el.files.length) continue;
-      body[el.name] = await new Promise(r => {{ const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(el.files[0]); }});
-    }} else if (kind === "text") {{ body[el.name] = el.value.split("\\n").filter(l => l.trim());
-    }} else if (kind === "array") {{ try {{ body[el.name] = JSON.parse(el.value); }} catch (e) {{ body[el.name] = el.value; }}
-    }} else {{ body[el.name] = Number(el.value); }}
-  }}
-  out.textContent = "working...";
-  const resp = await fetch("/api/" + form.dataset.action,
-                           {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify(body)}});
-  const data = await resp.json();
-  out.innerHTML = "";
-  if (data.error) {{ out.innerHTML = '<p class="err"></p>'; out.firstChild.textContent = data.error; return; }}
-  for (const [key, value] of Object.entries(data)) {{
-    const block = document.createElement("div");
-    if (Array.isArray(value) && value.length && typeof value[0] === "string") {{
-      for (const b64 of value) {{ const img = document.createElement("img"); img.src = "data:image/png;base64," + b64; block.appendChild(img); }}
-    }} else if (key === "results") {{
-      for (const r of value) {{
-        const row = document.createElement("div");
-        if (r.image) {{ const img = document.createElement("img"); img.src = "data:image/png;base64," + r.image; row.appendChild(img); }}
-        row.appendChild(document.createTextNode(" " + r.score.toFixed(4) + " " + (r.text || r.file)));
-        block.appendChild(row);
-      }}
-    }} else {{ const pre = document.createElement("pre"); pre.textContent = key + ": " + JSON.stringify(value); block.appendChild(pre); }}
-    out.appendChild(block);
-  }}
-}}
-for (const f of document.querySelectorAll("form")) f.addEventListener("submit", submitForm);
-</script></body></html>
-"""
-
-FIELD = {
-    "text": '<label>{name} (one per line)<br><textarea name="{name}" data-kind="text" rows="4" cols="60"></textarea></label>',
-    "image": '<label>{name} <input type="file" accept="image/png,image/jpeg" name="{name}" data-kind="image"></label>',
-    "integer": '<label>{name} <input type="number" step="1" value="{default}" name="{name}" data-kind="integer"></label>',
-    "number": '<label>{name} <input type="number" value="{default}" name="{name}" data-kind="number"></label>',
-    "array": '<label>{name} (JSON rows)<br><textarea name="{name}" data-kind="array" rows="3" cols="60"></textarea></label>',
-}
-DEFAULTS = {"seed": 0, "num_images": 8, "top_k": 10}
-
-
-def action_fields(model: DemoModel, action: str) -> dict[str, str]:
-    """The form fields (name -> kind) of ``action``."""
-    if action == "retrieve":
-        return {"image": "image", "text": "text", "top_k": "integer"}
-    if action == "match":
-        return {"image": "image", "text": "text"}
-    return model.inputs[action]
-
-
-def render_page(model: DemoModel) -> str:
-    """The demo page: one form per action."""
-    forms = []
-    for action in model.actions:
-        fields = "".join(FIELD[kind].format(name=html.escape(name), default=DEFAULTS.get(name, 0))
-                         for name, kind in action_fields(model, action).items())
-        forms.append(f'<form data-action="{html.escape(action)}"><h2>{html.escape(action)}</h2>{fields}'
-                     f'<button type="submit">run</button><div class="out"></div></form>')
-    info = model.info()
-    summary = f"export {html.escape(model.export_dir)}, image size {info['image_size']}"
-    if info["gallery"]["images"]:
-        summary += f"; gallery of {info['gallery']['images']} images ({info['gallery']['skipped']} unreadable, skipped)"
-    return PAGE.format(model=html.escape(str(info["model"])), summary=summary, forms="".join(forms))
-
 
 class BoundedThreadingHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server with at most ``max_workers`` requests served at once and a time limit on every
@@ -243,33 +166,45 @@ class BoundedThreadingHTTPServer(ThreadingHTTPServer):
         self._wake_w.close()
 
 
-def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    """An HTTP server for ``model`` (not started: call ``serve_forever``; port 0 picks a free port)."""
+def make_server(app: DemoApp, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+    """An HTTP server for ``app`` (not started: call ``serve_forever``; port 0 picks a free port)."""
     hosts: list[set[str] | None] = []  # filled once the port is known
 
     class Handler(BaseHTTPRequestHandler):
         timeout = SOCKET_TIMEOUT_S  # a client silent this long is disconnected
+
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
             self.wfile.write(body)
 
         def _json(self, status: int, value) -> None:
             self._send(status, json.dumps(value).encode("utf-8"), "application/json")
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if self.path == "/":
-                self._send(200, render_page(model).encode("utf-8"), "text/html; charset=utf-8")
-            elif self.path == "/api/info":
-                self._json(200, model.info())
-            elif self.path == "/healthz":
-                self._json(200, {"ok": True})
+        def do_GET(self) -> None:
+            host = self.headers.get("Host") or ""
+            if hosts[0] is not None and host not in hosts[0]:
+                return self._json(403, {"error": f"requests for host {host!r} are refused"})
+            try:
+                kind, body = app.get(self.path)
+            except NotFound as e:
+                return self._json(404, {"error": str(e)})
+            except UserError as e:
+                return self._json(400, {"error": str(e)})
+            except Exception:  # noqa: BLE001 -- a bug, not the client's input: log it, answer without internals
+                traceback.print_exc()
+                return self._json(500, {"error": "internal error (see the server log)"})
+            if kind == "html":
+                self._send(200, body.encode("utf-8"), "text/html; charset=utf-8")
+            elif kind == "png":
+                self._send(200, body, "image/png")
             else:
-                self._json(404, {"error": f"no page {self.path}"})
+                self._json(200, body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if not self.path.startswith("/api/"):
                 return self._json(404, {"error": f"no endpoint {self.path}"})
             refused = refusal(self.headers, hosts[0])
@@ -284,10 +219,12 @@ def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> 
                     raise UserError("the request body is JSON nested too deeply") from None
                 except ValueError as e:
                     raise UserError(f"the request body is not JSON ({e})") from None
-                self._json(200, model.run(self.path[len("/api/"):], payload))
+                self._json(200, app.post(self.path, payload))
+            except NotFound as e:
+                self._json(404, {"error": str(e)})
             except UserError as e:
                 self._json(400, {"error": str(e)})
-            except Exception:  # a bug, not the client's input: log it, answer without internals
+            except Exception:  # noqa: BLE001 -- a bug, not the client's input: log it, answer without internals
                 traceback.print_exc()
                 self._json(500, {"error": "internal error (see the server log)"})
 
@@ -299,12 +236,14 @@ def make_server(model: DemoModel, host: str = "127.0.0.1", port: int = 8080) -> 
     return server
 
 
-def serve(export_dir: str, host: str = "127.0.0.1", port: int = 8080, gallery_dir: str | None = None) -> None:
-    """Load ``export_dir`` and serve the demo until interrupted."""
-    model = DemoModel(export_dir, gallery_dir)
-    server = make_server(model, host, port)
-    print(f"serving {model.description.get('model')} from {export_dir} at http://{host}:{server.server_address[1]}/",
-          flush=True)
+def serve(export_dirs: str | list[str], host: str = "127.0.0.1", port: int = 8080, gallery_dir: str | None = None,
+          data_dir: str | None = None) -> None:
+    """Load every export in ``export_dirs`` and serve their demos until interrupted."""
+    app = DemoApp(export_dirs, gallery_dir, data_dir)
+    server = make_server(app, host, port)
+    shown = "localhost" if host in WILDCARD_HOSTS else host
+    print(f"serving {', '.join(d.model.model_name for d in app.demos.values())} at "
+          f"http://{shown}:{server.server_address[1]}/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ import tensorflow as tf
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import t2i_dataset
-from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts, check_captions
+from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts, check_captions, standardize
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
@@ -301,14 +301,24 @@ class AttnGanTask(GeneratorTask):
 
     # ------------------------------------------------------------------ export
     def export(self, path: str) -> dict[str, Any]:
-        """SavedModel ``generate(text string [N], seed int64) -> {"images": uint8 [N,S,S,3]}`` (last stage)."""
+        """SavedModel ``generate(text string [N], seed int64) -> {"images": uint8 [N,S,S,3]}`` (last stage), and
+        ``generate_with_attention(text, seed)``: the same images plus the last stage's word attention maps."""
         module = AttnGanServing(self, int(self.config["z_dim"]))
-        tf.saved_model.save(module, path, signatures={"generate": module.generate})
+        tf.saved_model.save(module, path, signatures={"generate": module.generate,
+                                                      "generate_with_attention": module.generate_with_attention})
+        s, t = self.image_size, int(self.tokenizer.max_len)
+        inputs = {"text": "string [N]", "seed": "int64 scalar"}
+        images = {"images": f"uint8 [N,{s},{s},3]", "known_words": KNOWN_WORDS_RULE}
         description = {"model": "attngan", "image_size": self.image_size, "z_dim": int(self.config["z_dim"]),
                        "generator": "ema" if self.ema else "trained",
-                       "signatures": {"generate": {"inputs": {"text": "string [N]", "seed": "int64 scalar"},
-                                                   "outputs": {"images": f"uint8 [N,{self.image_size},{self.image_size},3]",
-                                                               "known_words": KNOWN_WORDS_RULE}}},
+                       "signatures": {"generate": {"inputs": inputs, "outputs": images},
+                                      "generate_with_attention": {"inputs": inputs, "outputs": dict(
+                                          images,
+                                          attention=f"float32 [N,h,w,{t}]: the last stage's attention of each "
+                                                    f"region over the words (sums to 1 over the real words; "
+                                                    "h x w: the map the last stage attends from)",
+                                          words=f"string [N,{t}]: the standardised words the maps belong to "
+                                                f"('' at padding)")}},
                        "noise": NOISE_RULE}
         write_export_description(path, description)
         return description
@@ -322,12 +332,28 @@ class AttnGanServing(tf.Module):
         self.tokenizer, self.text_encoder = task.tokenizer, task.damsm.text_encoder
         self.generator = task.sampling_generator
         self.z_dim = int(z_dim)
-        self.generate = tf.function(self._generate, input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                                                     tf.TensorSpec([], tf.int64, name="seed")])
+        spec = [tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([], tf.int64, name="seed")]
+        self.generate = tf.function(self._generate, input_signature=spec)
+        self.generate_with_attention = tf.function(self._generate_with_attention, input_signature=spec)
 
-    def _generate(self, text, seed):
+    def _forward(self, text, seed):
         tokens = self.tokenizer(text)
         words, sentence = self.text_encoder(tokens, training=False)
         z = generator_noise(tf.shape(text)[0], self.z_dim, seed)
-        out = self.generator((z, sentence, words, token_mask(tokens), None), training=False)
+        return tokens, self.generator((z, sentence, words, token_mask(tokens), None), training=False)
+
+    def _generate(self, text, seed):
+        tokens, out = self._forward(text, seed)
         return {"images": to_uint8(out["images"][-1]), "known_words": known_word_counts(tokens)}
+
+    def _generate_with_attention(self, text, seed):
+        tokens, out = self._forward(text, seed)
+        words = tf.strings.split(standardize(text)).to_tensor("", shape=[None, self.tokenizer.max_len])
+        if out["attention"]:
+            attention = out["attention"][-1]
+        else:  # one stage: no word attention; a uniform map over the real words
+            mask = tf.cast(token_mask(tokens), tf.float32)
+            uniform = mask / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+            attention = uniform[:, None, None, :]
+        return {"images": to_uint8(out["images"][-1]), "known_words": known_word_counts(tokens),
+                "attention": tf.cast(attention, tf.float32), "words": words}

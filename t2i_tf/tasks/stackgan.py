@@ -32,14 +32,19 @@ from typing import Any
 
 import tensorflow as tf
 
+from t2i_tf.data.pixels import to_uint8
+from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts
 from t2i_tf.errors import UserError
+from t2i_tf.export.description import write_export_description
 from t2i_tf.losses import gan as gan_losses
 from t2i_tf.losses.kl import kl_divergence
+from t2i_tf.models.noise import NOISE_RULE
+from t2i_tf.models.sentence_encoder import normalize_sentence
 from t2i_tf.models.stackgan import (StageIDiscriminator, StageIGenerator, StageIIDiscriminator, StageIIGenerator,
                                     check_stage_sizes)
 from t2i_tf.data.t2i import EMBEDDINGS_SAMPLED
 from t2i_tf.tasks.conditioners import SentenceEncoderConditioner
-from t2i_tf.tasks.gan_cls import GanClsTask
+from t2i_tf.tasks.gan_cls import GanClsServing, GanClsTask
 from t2i_tf.runs.restore import chained_run_config
 
 
@@ -152,6 +157,11 @@ class StackGanTask(GanClsTask):
 
     def fake_images(self, z: tf.Tensor, cond: tf.Tensor | None, training: bool = False) -> tf.Tensor:
         return self.stacked_forward(z, cond, training)[0]
+
+    def stage_images(self, z: tf.Tensor, cond: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Stage-II runs: (Stage-I image, Stage-II image) of the same noise and text, float [-1, 1], inference."""
+        low, _, _ = self.stage1.generator((z, cond, None), training=False)
+        return low, self.generator((low, cond, None), training=False)[0]
 
     def d_condition(self, cond: tf.Tensor) -> tf.Tensor:
         """What D is conditioned on: this stage's CA mean of the text, not back-propagated."""
@@ -280,3 +290,45 @@ class StackGanTask(GanClsTask):
         if self.stage == 2:
             out.update(stage1_workdir=os.path.abspath(self.config["stage1_workdir"]), stage1_step=int(self.stage1_step))
         return out
+
+
+    # ------------------------------------------------------------------ export
+    def export(self, path: str) -> dict[str, Any]:
+        """GAN-CLS's export; a Stage-II run on raw text adds ``generate_stages(text, seed) -> {"images",
+        "stage1_images", "known_words"}``: the Stage-II images of ``generate`` and the Stage-I images they refine."""
+        if self.stage != 2 or not isinstance(self.conditioner, SentenceEncoderConditioner):
+            return super().export(path)
+        z_dim, s, s1 = int(self.config["z_dim"]), self.image_size, self.stage1_size
+        module = StackGanServing(self.stage_images, self.fake_images, self.generator, z_dim, s, self.tokenizer,
+                                 self.conditioner.text_encoder, self.cond_dim)
+        for key, trackable in self.serving_trackables().items():
+            setattr(module, key, trackable)
+        tf.saved_model.save(module, path, signatures={"generate": module.generate,
+                                                      "generate_stages": module.generate_stages})
+        inputs = {"text": "string [N]", "seed": "int64 scalar"}
+        images = {"images": f"uint8 [N,{s},{s},3]", "known_words": KNOWN_WORDS_RULE}
+        described = {"generate": {"inputs": inputs, "known_words": KNOWN_WORDS_RULE, "outputs": images},
+                     "generate_stages": {"inputs": inputs, "outputs": dict(
+                         images, stage1_images=f"uint8 [N,{s1},{s1},3]: the Stage-I images of the same text and "
+                                               "noise, which Stage-II refines")}}
+        description = {"model": self.name, "gan_type": self.setting("gan_type"), "text_encoder": self.conditioner.kind,
+                       "image_size": s, "stage": 2, "stage1_size": s1, "z_dim": z_dim, "signatures": described,
+                       "noise": NOISE_RULE}
+        write_export_description(path, description)
+        return description
+
+
+class StackGanServing(GanClsServing):
+    """GAN-CLS's exported module for Stage-II runs, plus ``generate_stages``: both stages' images."""
+
+    def __init__(self, stages_fn, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stages_fn = stages_fn  # (z, cond) -> (Stage-I, Stage-II) float images: the task's stage_images
+        self.generate_stages = tf.function(self._generate_stages, input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([], tf.int64, name="seed")])
+
+    def _generate_stages(self, text, seed):
+        tokens = self.tokenizer(text)
+        cond = normalize_sentence(self.text_encoder(tokens, training=False))
+        low, high = self.stages_fn(self._noise(tf.shape(text)[0], seed), cond)
+        return {"images": to_uint8(high), "stage1_images": to_uint8(low), "known_words": known_word_counts(tokens)}

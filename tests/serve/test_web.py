@@ -17,6 +17,7 @@ from PIL import Image
 from t2i_tf.errors import UserError
 from t2i_tf.serve.__main__ import main as serve_main
 from t2i_tf.serve.actions import MAX_ROWS, DemoModel
+from t2i_tf.serve.app import DemoApp
 from t2i_tf.serve.web import make_server
 
 CAPTIONS = ["a large red circle at the top left", "a small blue triangle in the center"]
@@ -37,8 +38,8 @@ def http(request):
     """Start a server for a DemoModel; returns (get, post) helpers answering (status, parsed body)."""
     servers = []
 
-    def start(model):
-        server = make_server(model, "127.0.0.1", 0)
+    def start(app):
+        server = make_server(app, "127.0.0.1", 0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -49,11 +50,12 @@ def http(request):
                 headers = {"Content-Type": "application/json"} if data is not None else {}
                 with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=headers),
                                             timeout=60) as r:
-                    text = r.read().decode()
-                    status = r.status
+                    content, status, kind = r.read(), r.status, r.headers["Content-Type"]
             except urllib.error.HTTPError as e:
-                text, status = e.read().decode(), e.code
-            return status, (text if path == "/" else json.loads(text))
+                content, status, kind = e.read(), e.code, e.headers["Content-Type"]
+            if kind == "image/png":
+                return status, content
+            return status, (content.decode() if kind.startswith("text/html") else json.loads(content))
 
         return call
 
@@ -106,12 +108,12 @@ def tirg_export(tiny_css, tmp_path_factory):
 
 
 def test_generate_over_http_is_the_export_and_is_seeded(gan_export, http):
-    model = DemoModel(gan_export)
-    call = http(model)
+    call = http(DemoApp(gan_export))
     status, page = call("/")
-    assert status == 200 and 'data-action="generate"' in page and 'name="text"' in page and 'name="seed"' in page
+    assert status == 200 and 'data-kind="text_to_image"' in page and 'id="text"' in page and 'id="seed"' in page
+    assert gan_export not in page  # no server paths
     status, info = call("/api/info")
-    assert status == 200 and info["model"] == "gan_cls" and info["actions"] == ["generate"]
+    assert status == 200 and info["model"] == "gan_cls" and info["actions"] == ["draw", "generate"]
 
     status, out = call("/api/generate", {"text": CAPTIONS, "seed": 3})
     assert status == 200 and len(out["images"]) == 2
@@ -139,13 +141,13 @@ def test_generate_over_http_is_the_export_and_is_seeded(gan_export, http):
     ({"text": ["a red circle", "zzz qqq"], "seed": 0}, "no word of the text 'zzz qqq' is in the model's vocabulary"),
 ])
 def test_bad_requests_get_400_with_the_reason(gan_export, http, body, message):
-    call = http(DemoModel(gan_export))
+    call = http(DemoApp(gan_export))
     status, out = call("/api/generate", body)
     assert status == 400 and message in out["error"]
 
 
 def test_unknown_actions_pages_and_malformed_json(gan_export, http):
-    call = http(DemoModel(gan_export))
+    call = http(DemoApp(gan_export))
     status, out = call("/api/retrieve", {"text": "x"})
     assert status == 400 and "has no action 'retrieve'" in out["error"] and "generate" in out["error"]
     assert call("/api/generate", raw=b"{not json")[0] == 400
@@ -158,12 +160,11 @@ def test_unknown_actions_pages_and_malformed_json(gan_export, http):
 
 def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
     export, gallery = tirg_export
-    model = DemoModel(export, gallery)
-    call = http(model)
+    call = http(DemoApp(export, gallery))
     info = call("/api/info")[1]
-    assert info["gallery"] == {"images": 12, "skipped": 1}
+    assert info["gallery"] == {"images": 12, "skipped": 1, "css": False, "with_queries": 0}
     assert info["actions"][0] == "retrieve" and {"compose", "embed_image"} <= set(info["actions"])
-    assert "12 images (1 unreadable, skipped)" in call("/")[1]
+    assert 'data-kind="retrieval"' in call("/")[1]
 
     files = [os.path.join(gallery, n) for n in sorted(os.listdir(gallery)) if n != "broken.png"]
     query = np.asarray(Image.open(files[0]).convert("RGB"))
@@ -179,9 +180,21 @@ def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
     expected = g["embedding"].numpy() @ q["embedding"].numpy()[0]
     best = np.argsort(-expected, kind="stable")[:5]
     assert [r["name"] for r in out["results"]] == [os.path.basename(files[i]) for i in best]
-    assert all(os.sep not in r["name"] and isinstance(r["id"], int) for r in out["results"])  # no server paths
+    assert gallery not in json.dumps(out) and all(isinstance(r["id"], int) for r in out["results"])  # no server paths
     np.testing.assert_allclose(scores, expected[best], atol=1e-5)
-    assert decode(out["results"][0]["image"]).shape == query.shape
+    status, thumb = call(out["results"][0]["thumbnail"])
+    assert status == 200 and np.array_equal(np.asarray(Image.open(io.BytesIO(thumb)).convert("RGB")),
+                                            np.asarray(Image.open(files[best[0]]).convert("RGB")))
+    # a gallery source is left out of its own ranking, as the official evaluation ranks
+    status, by_id = call("/api/retrieve", {"gallery_id": 0, "text": "make middle-center large gray circle red", "top_k": 11})
+    assert status == 200 and [r["id"] for r in by_id["results"]] == [int(i) for i in np.argsort(-expected, kind="stable") if i != 0]
+    assert by_id["expected"] is None  # not a CSS gallery: no held-out target known
+    for bad, message in [({"gallery_id": 12}, "gallery_id must be a gallery image id in 0..11"),
+                         ({"gallery_id": 0, "image": png_b64(query)}, "not both"), ({}, "not neither")]:
+        status, out = call("/api/retrieve", dict(bad, text="make it red"))
+        assert status == 400 and message in out["error"], out
+    assert call("/api/gallery/12.png")[0] == 404 and call("/api/gallery/x")[0] == 404
+    assert call("/api/gallery?limit=1000")[0] == 400
 
     assert call("/api/retrieve", {"image": png_b64(query), "text": "x", "top_k": 0})[0] == 400
     status, out = call("/api/retrieve", {"image": "bm90IGFuIGltYWdl", "text": "x"})
@@ -194,7 +207,7 @@ def test_tirg_retrieval_ranks_the_gallery_by_cosine(tirg_export, http):
 def test_tirg_needs_a_gallery_and_the_cli_says_so(tirg_export, tmp_path, capsys):
     export, _ = tirg_export
     with pytest.raises(UserError, match="--gallery_dir is needed"):
-        DemoModel(export)
+        DemoApp(export)
     assert serve_main(["--export_dir", export]) == 2
     assert serve_main(["--export_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.splitlines()
@@ -206,7 +219,7 @@ def test_damsm_match_ranks_captions_by_the_exported_encoders(tmp_path, http):
     from t2i_tf.tasks.damsm import DamsmTask
 
     export = untrained_export(DamsmTask, cfg.TEST, tmp_path)
-    call = http(DemoModel(export))
+    call = http(DemoApp(export))
     assert call("/api/info")[1]["actions"] == ["match", "encode_image", "encode_text"]
 
     image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
@@ -234,7 +247,7 @@ def test_damsm_match_ranks_captions_by_the_exported_encoders(tmp_path, http):
 def test_the_api_refuses_requests_a_foreign_page_could_make(gan_export, headers, body, status, message):
     import http.client
 
-    server = make_server(DemoModel(gan_export), "127.0.0.1", 0)
+    server = make_server(DemoApp(gan_export), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
@@ -263,7 +276,7 @@ def test_idle_connections_are_dropped_and_workers_are_bounded(gan_export, monkey
     from t2i_tf.serve import web
 
     monkeypatch.setattr(web, "SOCKET_TIMEOUT_S", 1)
-    server = make_server(DemoModel(gan_export), "127.0.0.1", 0)
+    server = make_server(DemoApp(gan_export), "127.0.0.1", 0)
     assert server.request_queue_size == 128
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -289,7 +302,7 @@ def test_idle_connections_do_not_hold_workers(gan_export):
 
     from t2i_tf.serve import web
 
-    server = make_server(DemoModel(gan_export), "127.0.0.1", 0)
+    server = make_server(DemoApp(gan_export), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
@@ -334,7 +347,7 @@ def _png_header_only(width, height):
     ({"image": base64.b64encode(_png_header_only(30000, 30000)).decode(), "text": "make it red"}, "pixels"),
 ])
 def test_bad_images_get_400_with_the_reason(tirg_export, http, payload, message):
-    call = http(DemoModel(*tirg_export))
+    call = http(DemoApp(*tirg_export))
     status, out = call("/api/retrieve", payload)
     assert status == 400 and message in out["error"], out
 
@@ -342,7 +355,7 @@ def test_bad_images_get_400_with_the_reason(tirg_export, http, payload, message)
 def test_rows_and_image_types_are_checked_before_anything_is_decoded(tirg_export, monkeypatch):
     from t2i_tf.serve import actions
 
-    model = DemoModel(*tirg_export)
+    model = DemoModel(tirg_export[0])
     decoded = []
     monkeypatch.setattr(actions, "read_image", lambda *a, **k: decoded.append(a) or np.zeros((8, 8, 3), np.uint8))
     good = png_b64(np.zeros((8, 8, 3), np.uint8))
@@ -359,9 +372,9 @@ def test_a_gallery_with_a_bomb_and_a_fifo_starts_and_skips_them(tirg_export, tmp
     shutil.copytree(gallery, copy)
     (copy / "bomb.png").write_bytes(_png_header_only(30000, 30000))
     os.mkfifo(copy / "fifo.png")  # reading it would block start-up forever
-    model = DemoModel(export, str(copy))
-    assert model.info()["gallery"] == {"images": 12, "skipped": 3}  # broken.png, bomb.png, fifo.png
-    assert sorted(os.path.basename(p) for p in model.gallery_skipped) == ["bomb.png", "broken.png", "fifo.png"]
+    gallery = DemoApp(export, str(copy)).gallery
+    assert gallery.info()["images"] == 12 and gallery.info()["skipped"] == 3  # broken.png, bomb.png, fifo.png
+    assert sorted(gallery.skipped) == ["bomb.png", "broken.png", "fifo.png"]
 
 
 def test_image_rows_and_pixels_are_checked_before_decoding(gan_export):
@@ -378,3 +391,42 @@ def _png(image):
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+def test_pages_and_json_answer_only_this_servers_host(gan_export):
+    """DNS rebinding: a page on another site cannot read the gallery, info or pages under a name it controls."""
+    import http.client
+
+    server = make_server(DemoApp(gan_export), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        for host, status in (("evil.example", 403), (f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200)):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/info", headers={"Host": host})
+            response = conn.getresponse()
+            assert response.status == status, host
+            response.read()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/gallery")
+        response = conn.getresponse()
+        assert response.status == 404 and "no gallery" in json.loads(response.read())["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_demo_actions_check_their_inputs(gan_export, http):
+    call = http(DemoApp(gan_export))
+    for body, message in [({"text": "a red circle", "num_samples": 0}, "num_samples must be an integer in 1..16; got 0"),
+                          ({"text": ["a red circle"]}, "text must be the caption: one non-empty string"),
+                          ({"text": "a" * 2001}, "at most 2000"),
+                          ({"text": "a red circle", "seed": "1"}, "seed must be an integer"),
+                          ({"text": "zzz"}, "no word of the text 'zzz'")]:
+        status, out = call("/api/gan_cls/draw", body)
+        assert status == 400 and message in out["error"], (body, out)
+    status, out = call("/api/gan_cls/draw", {"text": CAPTIONS[0], "num_samples": 2, "seed": 1.0})
+    direct = tf.saved_model.load(gan_export).signatures["generate"](
+        text=tf.constant([CAPTIONS[0]] * 2), seed=tf.constant(1, tf.int64))["images"].numpy()
+    assert status == 200 and np.array_equal(np.stack([decode(b) for b in out["images"]]), direct)
+    assert call("/api/nope/draw", {"text": "x"})[0] == 404 and call("/demo/nope")[0] == 404

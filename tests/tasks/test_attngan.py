@@ -9,6 +9,7 @@ import tensorflow as tf
 from configs import attngan as cfg
 from t2i_tf.errors import UserError
 from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
+from t2i_tf.models.noise import generator_noise
 from t2i_tf.tasks.attngan import AttnGanTask
 from t2i_tf.tasks.damsm import DamsmTask
 from t2i_tf.train.trainer import Trainer
@@ -105,3 +106,24 @@ def test_bad_settings_are_clear_errors(trained, tmp_path):
                                (dict(base_size=12), "base_size"), (dict(ema_decay=1.0), "ema_decay")):
         with pytest.raises(UserError, match=message):
             AttnGanTask(dict(base, **overrides)).prepare(str(tmp_path / "w"))
+
+
+def test_export_with_attention_maps_per_word(trained, tmp_path):
+    task, _, _, _, _ = trained
+    path = str(tmp_path / "export")
+    description = task.export(path)
+    assert set(description["signatures"]) == {"generate", "generate_with_attention"}
+    sigs = tf.saved_model.load(path).signatures
+    captions = ["A large red circle, at the center!", "a small zzz triangle"]
+    args = {"text": tf.constant(captions), "seed": tf.constant(3, tf.int64)}
+    out, plain = sigs["generate_with_attention"](**args), sigs["generate"](**args)
+    np.testing.assert_array_equal(out["images"].numpy(), plain["images"].numpy())
+    words = [[w.decode() for w in row if w] for row in out["words"].numpy()]
+    assert words == [["a", "large", "red", "circle", "at", "the", "center"], ["a", "small", "zzz", "triangle"]]
+    att = out["attention"].numpy()
+    tokens = task.tokenizer(tf.constant(captions))
+    expected = task.images_for(tokens, generator_noise(2, task.config["z_dim"], 3))["attention"][-1].numpy()
+    np.testing.assert_allclose(att, expected, atol=1e-6)
+    assert att.shape[1:3] == (8, 8) and att.shape[-1] == out["words"].shape[1]
+    np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(att[1][..., 4:] == 0)  # padding gets no attention

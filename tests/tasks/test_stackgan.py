@@ -295,3 +295,25 @@ def test_text_wrong_pairs_need_two_examples_per_replica(records, tmp_path):
     task.num_replicas = 2  # as build() sets it under a two-replica strategy: one example per replica
     with pytest.raises(UserError, match="wrong_pairs=text"):
         task._build_gan()
+
+
+def test_stage2_export_has_both_stages_side_by_side(stage1, stage2, tmp_path):
+    task, _, _ = stage2
+    path = str(tmp_path / "export")
+    description = task.export(path)
+    assert description["stage1_size"] == 16 and "stage1_images" in description["signatures"]["generate_stages"]["outputs"]
+    sigs = tf.saved_model.load(path).signatures
+    captions = ["a large red circle at the center", "a small blue triangle at the top left"]
+    args = {"text": tf.constant(captions), "seed": tf.constant(5, tf.int64)}
+    stages, final = sigs["generate_stages"](**args), sigs["generate"](**args)
+    np.testing.assert_array_equal(stages["images"].numpy(), final["images"].numpy())  # the same draw
+    assert stages["stage1_images"].shape == (2, 16, 16, 3) and stages["images"].shape == (2, 32, 32, 3)
+    # Stage-I's image is the frozen Stage-I run's own generate for that text and seed
+    s1_task = stage1[0]
+    np.testing.assert_array_equal(stages["stage1_images"].numpy(), s1_task.generate(captions, 1, seed=5)["images"][:, 0])
+    assert stages["known_words"].numpy().tolist() == final["known_words"].numpy().tolist()
+
+
+def test_stage1_export_has_no_stages_signature(stage1, tmp_path):
+    description = stage1[0].export(str(tmp_path / "export"))
+    assert list(description["signatures"]) == ["generate"]

@@ -1,0 +1,257 @@
+"""The demo of one export, by task: what its page offers and the JSON actions the page calls.
+
+- ``retrieval`` (tirg exports): ``retrieve`` -- a source image (gallery id or upload) + modification text -> the
+  top-k gallery images by cosine, the source itself left out (as the official evaluation ranks), the expected
+  target marked for held-out CSS queries;
+- ``text_to_image`` (gan_cls, stackgan, attngan exports on raw text): ``draw`` -- one caption, ``num_samples``
+  images = the export's ``generate([caption] * num_samples, seed)``; Stage-II StackGAN adds the Stage-I images
+  (``generate_stages``), AttnGAN the last stage's attention map per word (``generate_with_attention``);
+- ``modify`` (stackgan_tirg exports): ``modify`` -- source image + instruction -> generated images, next to what
+  a served tirg export retrieves for the same query;
+- ``scene_graph`` (sg2im exports): ``draw`` -- a CSS caption or an inline JSON scene graph -> images;
+- ``generic`` (any other export): its signatures as forms, called through :class:`DemoModel`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from t2i_tf.errors import UserError
+from t2i_tf.serve.actions import (
+    MAX_ROWS,
+    DemoModel,
+    _check_image_strings,
+    decode_image,
+    encode_png,
+)
+from t2i_tf.serve.examples import held_out_texts, run_data_dir
+from t2i_tf.serve.gallery import Gallery
+
+MAX_SAMPLES = 16
+MAX_TEXT_CHARS = 2000
+TEXT_TO_IMAGE_SIGNATURES = ("generate_stages", "generate_with_attention", "generate")
+
+
+def demo_kind(model: DemoModel) -> str:
+    """Which page an export gets (see the module docstring)."""
+    sigs, name = set(model.signatures), model.model_name
+    if "compose" in sigs and "embed_image" in sigs:
+        return "retrieval"
+    if name == "stackgan_tirg" and "generate" in sigs:
+        return "modify"
+    if name == "sg2im" and "generate" in sigs:
+        return "scene_graph"
+    if "generate" in sigs and model.inputs["generate"] == {"text": "text", "seed": "integer"}:
+        return "text_to_image"
+    return "generic"
+
+
+# ------------------------------------------------------------------------------------------ input checks
+def _integer(payload: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = payload.get(key, default)
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UserError(f"{key} must be an integer in {low}..{high}; got {value!r}")
+    return value
+
+
+def _text(payload: dict[str, Any], what: str) -> str:
+    text = payload.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"text must be {what}: one non-empty string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UserError(f"text has {len(text)} characters; at most {MAX_TEXT_CHARS}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"text {text[:40]!r} is not valid Unicode text (a lone surrogate?)") from None
+    return text.strip()
+
+
+def _seed(payload: dict[str, Any]) -> int:
+    return _integer(payload, "seed", 0, -2**63, 2**63 - 1)
+
+
+def _no_known_word(text: str) -> UserError:
+    return UserError(f"no word of the text {text!r} is in the model's vocabulary")
+
+
+class Demo:
+    """One served export: its key in URLs, its kind, held-out examples, and its actions."""
+
+    def __init__(self, key: str, model: DemoModel, gallery: Gallery | None, data_dir: str | None,
+                 peers: Callable[[], list[Demo]]):
+        self.key, self.model, self.gallery = key, model, gallery
+        self.kind = demo_kind(model)
+        self._peers = peers  # the other demos of the server (a modify demo shows a retrieval demo's answer)
+        if self.kind == "retrieval" and gallery is None:
+            raise UserError("--gallery_dir is needed to serve a tirg export (a directory of .png/.jpg images, "
+                            "or a CSS dataset folder)")
+        self.examples = held_out_texts(data_dir or run_data_dir(model.export_dir))
+        self.index: np.ndarray | None = None
+        if self.kind == "retrieval":
+            self.index = self._embed_gallery()
+
+    # ------------------------------------------------------------------------------------------- facts
+    @property
+    def actions(self) -> list[str]:
+        own = {"retrieval": ["retrieve"], "text_to_image": ["draw"], "modify": ["modify"],
+               "scene_graph": ["draw"]}.get(self.kind, [])
+        return own + self.model.actions
+
+    def info(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "model": self.model.model_name, "actions": self.actions,
+                "image_size": self.model.description.get("image_size"), "examples": self.examples,
+                "signatures": sorted(self.model.signatures), "inputs": self.model.inputs,
+                "max_samples": MAX_SAMPLES, "max_top_k": MAX_ROWS,
+                "retrieval_peer": self._retrieval_peer().key if self._retrieval_peer() else None}
+
+    def _retrieval_peer(self) -> Demo | None:
+        if self.kind != "modify":
+            return None
+        return next((d for d in self._peers() if d.kind == "retrieval"), None)
+
+    # ------------------------------------------------------------------------------------------- calls
+    def run(self, action: str, payload: Any) -> dict[str, Any]:
+        """Do ``action`` on a JSON payload; UserError (HTTP 400) for anything wrong with it."""
+        if not isinstance(payload, dict):
+            raise UserError("the request body must be a JSON object")
+        if action == "retrieve" and self.kind == "retrieval":
+            return self.retrieve(payload)
+        if action == "draw" and self.kind == "text_to_image":
+            return self.draw(payload)
+        if action == "draw" and self.kind == "scene_graph":
+            return self.draw_graph(payload)
+        if action == "modify" and self.kind == "modify":
+            return self.modify(payload)
+        if action not in self.model.actions:
+            raise UserError(f"this {self.model.model_name} export has no action {action!r}; "
+                            f"it has {', '.join(self.actions)}")
+        return self.model.run(action, payload)
+
+    def _source(self, payload: dict[str, Any]) -> tuple[np.ndarray, int | None]:
+        """The query's source image (uint8 [H, W, 3]) and its gallery id (None for an upload)."""
+        has_id, has_image = "gallery_id" in payload, "image" in payload
+        if has_id == has_image:
+            raise UserError("give the source image either as gallery_id (a gallery image) or as image "
+                            "(a base64-encoded PNG or JPEG), not " + ("both" if has_id else "neither"))
+        if has_id:
+            if self.gallery is None:
+                raise UserError("this server has no gallery (start it with --gallery_dir): upload the image instead")
+            item = self.gallery.check_id(payload["gallery_id"])
+            return self.gallery.image(item), item
+        _check_image_strings("image", payload["image"])
+        if not isinstance(payload["image"], str):
+            raise UserError("image must be one base64-encoded PNG or JPEG image (a string)")
+        self.model._check_pixel_budget([payload["image"]])
+        return decode_image(payload["image"], "image"), None
+
+    # --------------------------------------------------------------------------------------- retrieval
+    def _embed_gallery(self, batch_size: int = 64) -> np.ndarray:
+        out = []
+        for start in range(0, len(self.gallery), batch_size):
+            images = [self.gallery.image(i) for i in range(start, min(start + batch_size, len(self.gallery)))]
+            size = images[0].shape
+            images = [im if im.shape == size else _resize(im, size) for im in images]
+            out.append(self.model.call_tensors("embed_image", {"image": np.stack(images)})["embedding"])
+        return np.concatenate(out)
+
+    def rank(self, image: np.ndarray, source_id: int | None, text: str, top_k: int) -> dict[str, Any]:
+        """The top-k gallery items for (image, text): ``{"results": [...], "expected": ids | None}``."""
+        composed = self.model.call_tensors("compose", {"image": image[None], "text": np.array([text], object)})
+        if int(composed["known_words"][0]) == 0:
+            raise _no_known_word(text)
+        scores = self.index @ composed["embedding"][0]
+        order = [int(i) for i in np.argsort(-scores, kind="stable") if i != source_id][:top_k]
+        expected = self.gallery.expected(source_id, text)
+        results = [dict(self.gallery.item(i), score=round(float(scores[i]), 6),
+                        expected=expected is not None and i in expected) for i in order]
+        return {"results": results, "expected": expected}
+
+    def retrieve(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"gallery_id": int | "image": base64, "text": str, "top_k": int}`` -> the ranked gallery."""
+        top_k = _integer(payload, "top_k", 10, 1, MAX_ROWS)
+        text = _text(payload, "the modification")
+        image, source_id = self._source(payload)
+        return dict(self.rank(image, source_id, text, top_k), source_id=source_id, text=text)
+
+    # ----------------------------------------------------------------------------------- text-to-image
+    def draw(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"text": caption, "num_samples": int, "seed": int}`` -> ``num_samples`` images (+ stages / attention)."""
+        text = _text(payload, "the caption")
+        n, seed = _integer(payload, "num_samples", 4, 1, MAX_SAMPLES), _seed(payload)
+        name = next(s for s in TEXT_TO_IMAGE_SIGNATURES if s in self.model.signatures)
+        out = self.model.call_tensors(name, {"text": np.array([text] * n, object), "seed": np.int64(seed)})
+        if int(out["known_words"][0]) == 0:
+            raise _no_known_word(text)
+        result: dict[str, Any] = {"text": text, "seed": seed, "signature": name,
+                                  "images": [encode_png(im) for im in out["images"]]}
+        if "stage1_images" in out:
+            result["stage1_images"] = [encode_png(im) for im in out["stage1_images"]]
+        if "attention" in out:
+            result["attention"] = attention_maps(out["attention"], out["words"])
+        return result
+
+    # ---------------------------------------------------------------------------------- modify by text
+    def modify(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"gallery_id" | "image", "text", "num_samples", "seed"}`` -> generated images (+ TIRG's retrieval)."""
+        text = _text(payload, "the instruction")
+        n, seed = _integer(payload, "num_samples", 4, 1, MAX_SAMPLES), _seed(payload)
+        image, source_id = self._source(payload)
+        out = self.model.call_tensors("generate", {"image": np.repeat(image[None], n, 0),
+                                                   "text": np.array([text] * n, object), "seed": np.int64(seed)})
+        if int(out["known_words"][0]) == 0:
+            raise _no_known_word(text)
+        result = {"text": text, "seed": seed, "source_id": source_id, "images": [encode_png(im) for im in out["images"]],
+                  "retrieved": None, "retrieval_export": None}
+        peer = self._retrieval_peer()
+        if peer is not None:
+            result["retrieved"] = peer.rank(image, source_id, text, 3)["results"]
+            result["retrieval_export"] = peer.key
+        return result
+
+    # ------------------------------------------------------------------------------------- scene graph
+    def draw_graph(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"text": CSS caption | inline JSON graph, "num_samples", "seed"}`` -> images and object boxes."""
+        from t2i_tf.data import scene_graph as sg
+
+        text = _text(payload, "a CSS caption or an inline JSON scene graph")
+        n, seed = _integer(payload, "num_samples", 4, 1, MAX_SAMPLES), _seed(payload)
+        if not text.startswith("{") and text.lower().endswith(".json"):
+            raise UserError("the server reads no files: give the scene graph as inline JSON ({...}) or a caption")
+        objects, triples = sg.pad_graphs([sg.read_graph(text, sg.MAX_CSS_OBJECTS)])
+        if not (objects > sg.IMAGE_ID).any():
+            raise UserError(f"no object found in {text[:80]!r}: describe objects as 'a large red circle at the top "
+                            "left' or give a JSON graph")
+        out = self.model.call_tensors("generate", {"objects": np.repeat(objects, n, 0).astype(np.int32),
+                                                   "triples": np.repeat(triples, n, 0).astype(np.int32),
+                                                   "seed": np.int64(seed)})
+        names = self.model.description.get("object_names") or []
+        objs = [names[i - 1] if 0 < i <= len(names) else str(i) for i in objects[0].tolist() if i > sg.IMAGE_ID]
+        return {"text": text, "seed": seed, "images": [encode_png(im) for im in out["images"]], "objects": objs}
+
+
+def attention_maps(attention: np.ndarray, words: np.ndarray) -> dict[str, Any]:
+    """Per sample, one grey PNG per real word, each map stretched to 0..255 between its own minimum and maximum
+    (white = where the word is attended most): ``{"words", "maps"}``."""
+    real = [w.decode("utf-8", "replace") for w in words[0] if w]
+    maps = []
+    for sample in attention:
+        row = []
+        for t in range(len(real)):
+            m = sample[:, :, t] - float(sample[:, :, t].min())
+            m = m / max(float(m.max()), 1e-8)
+            row.append(encode_png(np.repeat(np.round(m * 255.0).astype(np.uint8)[..., None], 3, -1)))
+        maps.append(row)
+    return {"words": real, "maps": maps}
+
+
+def _resize(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize(shape[1::-1]))
