@@ -95,6 +95,55 @@ TEST_CHANGES = dict(
     ckpt_every=1_000_000,
 )
 
+# Anime faces from tags (t2i_tf/datasets/anime, docs/anime.md), as deep_t2i trains its GAN (cwza/deep_t2i
+# nbs/20b_Train_Anime_Heads_GAN.ipynb, deep_t2i/trainer_GAN.py, deep_t2i/model.py): 64 px, word attention in the
+# 32 and 64 px stages (Anime_G: G_General_Attn at 32 and 64 -> base 16, 3 stages here), spectral norm in D (its
+# spectral_conv2d), self-attention (SelfAttention), multi-scale RGB skips (MSG-GAN's, its to_rgb/from_rgb per
+# scale), a 0.999 EMA of G (ema_decay), batch 48, Adam lr 2e-4 for G and D with betas (0, 0.999), noise 512
+# (noise_sz), the DAMSM loss weighted 2 (smooth_lambda), horizontal flips only (after_batch_tfm: random_hflip). The
+# exported model is its checkpoint after 18 + 20 epochs of 765 iterations (load_checkpoint('1-4.pt'), saved every
+# 5 epochs of the second 30-epoch run): 29,070 iterations. Differences: deep_t2i has no conditioning augmentation
+# (the sentence goes straight in; ours keeps AttnGAN's CA and KL), draws from 4 px up (ours from 16 px), and
+# uses BatchNorm with spectral norm in G.
+ANIME_CHANGES = dict(
+    dataset="anime",
+    num_stages=3,
+    base_size=16,
+    z_dim=512,
+    batch_size=48,
+    num_iters=29_070,
+    learning_rate=2e-4,
+    beta1=0.0,
+    beta2=0.999,
+    damsm_weight=2.0,
+    spectral_norm=True,
+    self_attention=True,
+    rgb_skip=True,
+    ema_decay=0.999,
+    random_flip=True,
+    random_crop=False,
+    eval_every=765 * 5,
+    ckpt_every=765,
+)
+
+# The anime preset on a laptop CPU (docs/anime.md: 2,000 generated faces, on the anime_cpu DAMSM): narrow nets.
+ANIME_CPU_CHANGES = dict(
+    ngf=16,
+    ndf=16,
+    z_dim=64,
+    c_dim=32,
+    num_residual=1,
+    batch_size=32,
+    num_iters=900,
+    eval_batch_size=100,
+    eval_images=400,
+    num_samples=16,
+    eval_every=450,
+    ckpt_every=450,
+)
+
+ANIME_TEST_CHANGES = dict(TEST_CHANGES, num_stages=2, base_size=8, ema_decay=0.5)
+
 SCHEMA = Schema(
     "attngan",
     fields_of("damsm_workdir", "num_stages", "ngf", "ndf", "z_dim", "c_dim", "num_residual", "learning_rate",
@@ -103,7 +152,8 @@ SCHEMA = Schema(
               "eval_images", "num_samples", base_size=checked("base_size", power_of_two(8)),
               batch_size=checked("batch_size", at_least(2))),
     dict(RUN_DEFAULTS, **PAPER),
-    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES), "anime": ("paper", ANIME_CHANGES),
+     "anime_cpu": ("anime", ANIME_CPU_CHANGES), "anime_test": ("anime_cpu", ANIME_TEST_CHANGES)},
 )
 PRESETS = SCHEMA.presets
 PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]

@@ -108,6 +108,56 @@ TEST_CHANGES = dict(
     ckpt_every=1_000_000,
 )
 
+# Anime faces from tags (t2i_tf/datasets/anime, docs/anime.md), as deep_t2i trains its DAMSM (cwza/deep_t2i
+# nbs/20a_Train_Anime_Heads_DAMSM.ipynb and deep_t2i/trainer_DAMSM.py): 64 px faces through the frozen Inception-v3
+# (its CnnEncoder, resized to 229/299; AnimeHeadsTrainer.after_batch_tfm flips only, no crop), emb_sz 10 (a 10-d
+# text/image space: 2 x 5 here), dropout 0.5, batch 48, Adam lr 2e-3 betas (0.5, 0.999) with ExponentialLR 0.98
+# per epoch while above lr0/10 and no re-created optimizer, RNN gradients clipped to 0.25, gamma1/2/3 4/5/10, 30
+# epochs of 765 iterations (the notebook's printed step_per_epoch: 36,740 images, valid_pct=0, drop_last). Tags are
+# 4 words ("aqua hair aqua eyes"; deep_t2i's own tokenizer makes them 2 tag tokens): 8 tokens leave room for more
+# tags. Differences: a 1-layer BiLSTM (deep_t2i: a 2-layer BiGRU); pairs with the same tags are masked as negatives
+# (deep_t2i contrasts every other image of the batch).
+ANIME_CHANGES = dict(
+    dataset="anime",
+    image_size=64,
+    text_embed_dim=10,
+    hidden_dim=5,
+    text_dropout=0.5,
+    max_text_len=8,
+    batch_size=48,
+    num_iters=22_950,  # 30 epochs x 765 (nbs/20a: trainer.train(step_per_epoch*30))
+    learning_rate=2e-3,
+    lr_decay=0.98,
+    lr_decay_every=765,
+    lr_decay_until=0.1,
+    optimizer_reset_every=0,
+    backbone_batch_stats=False,
+    random_flip=True,
+    random_crop=False,
+    eval_every=765 * 5,
+    ckpt_every=765,
+)
+
+# The anime preset on a laptop CPU (docs/anime.md: 2,000 generated faces, 1,602 for training): the small CNN image
+# encoder trained from scratch at 64 px, a wider text space than deep_t2i's 10-d one, deep_t2i's dropout and its
+# per-epoch decay (an epoch: 50 iterations of 32). Without the decay, Adam at 2e-3 blew the loss up from 0.05 to 3
+# after 1,400 iterations (real R-precision 1.00 at 1,000, 0.12 at 1,500).
+ANIME_CPU_CHANGES = dict(
+    backbone="cnn",
+    width=32,
+    text_embed_dim=32,
+    hidden_dim=32,
+    batch_size=32,
+    num_iters=600,
+    lr_decay_every=50,
+    eval_batch_size=100,
+    eval_images=400,
+    eval_every=200,
+    ckpt_every=200,
+)
+
+ANIME_TEST_CHANGES = dict(TEST_CHANGES, image_size=16)
+
 SCHEMA = Schema(
     "damsm",
     fields_of("image_size", "backbone", "inception_weights", "backbone_batch_stats", "lr_decay", "lr_decay_every",
@@ -117,7 +167,8 @@ SCHEMA = Schema(
               "random_flip", "random_crop", "eval_batch_size",
               "eval_images"),
     dict(RUN_DEFAULTS, **PAPER),
-    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES)},
+    {"cpu": ("paper", CPU_CHANGES), "test": ("cpu", TEST_CHANGES), "anime": ("paper", ANIME_CHANGES),
+     "anime_cpu": ("anime", ANIME_CPU_CHANGES), "anime_test": ("anime_cpu", ANIME_TEST_CHANGES)},
 )
 PRESETS = SCHEMA.presets
 PAPER, CPU, TEST = PRESETS["paper"], PRESETS["cpu"], PRESETS["test"]

@@ -148,4 +148,4 @@ def test_installed_t2i_tf_imports_beside_a_hugging_face_style_datasets(installed
     assert next(line for line in out if line.startswith("datasets modules")) == "datasets modules ['datasets']"
     assert "tool help True" in out
     assert next(line for line in out if line.startswith("builders")) == \
-        "builders ['css', 'css_captions', 'cub_captions', 'flowers_captions']"
+        "builders ['anime_faces', 'css', 'css_captions', 'cub_captions', 'flowers_captions']"

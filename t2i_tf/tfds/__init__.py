@@ -1,5 +1,5 @@
 """TFDS dataset builders of t2i_tf (registered on import): ``cub_captions``, ``flowers_captions``, ``css``
-(configs ``images``, ``queries``) and ``css_captions``. Nothing is downloaded: each builder reads the files the
+(configs ``images``, ``queries``), ``css_captions`` and ``anime_faces``. Nothing is downloaded: each builder reads the files the
 user downloaded from ``manual_dir``, through the project's converter (t2i_tf/tfds/base.py says how)::
 
     import tensorflow_datasets as tfds
@@ -16,11 +16,12 @@ css_captions) is a ``--data_dir`` of the trainers; ``t2i_tf.tfds.build.prepared_
 finds it. TIRG does not read the ``css`` builder's folders yet (its images and queries are two configs).
 """
 
+from t2i_tf.tfds.anime_faces import AnimeFaces
 from t2i_tf.tfds.css import Css, CssCaptions
 from t2i_tf.tfds.cub_captions import CubCaptions
 from t2i_tf.tfds.flowers_captions import FlowersCaptions
 
-BUILDERS = (CubCaptions, FlowersCaptions, Css, CssCaptions)
+BUILDERS = (CubCaptions, FlowersCaptions, Css, CssCaptions, AnimeFaces)
 NAMES = tuple(b.name for b in BUILDERS)
 
-__all__ = ["BUILDERS", "NAMES", "Css", "CssCaptions", "CubCaptions", "FlowersCaptions"]
+__all__ = ["BUILDERS", "NAMES", "AnimeFaces", "Css", "CssCaptions", "CubCaptions", "FlowersCaptions"]
