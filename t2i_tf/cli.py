@@ -43,6 +43,8 @@ flags.DEFINE_string("export_dir", None, "--mode=export: SavedModel output dir; -
 flags.DEFINE_string("host", "127.0.0.1", "--mode=serve: address the web demo listens on (0.0.0.0 for every interface).")
 flags.DEFINE_integer("port", 8080, "--mode=serve: port of the web demo.")
 flags.DEFINE_string("gallery_dir", None, "--mode=serve of a tirg export: directory of .png/.jpg images to retrieve from.")
+flags.DEFINE_list("serve_also", [], "--mode=serve: more export directories to serve beside this run's, a page each "
+                  "(e.g. a tirg export next to stackgan_tirg, whose page then shows TIRG's retrieved images).")
 flags.DEFINE_string("image", None, "--mode=retrieve: the query's source image; --mode=generate of a model that edits "
                     "images (stackgan_tirg): the image to modify.")
 flags.DEFINE_string("text", None, "--mode=retrieve: the modification text. --mode=generate: the caption(s), several "
@@ -62,7 +64,7 @@ flags.DEFINE_boolean("upscale", False, "--mode=generate: upscale the samples wit
 flags.DEFINE_string("srcnn_workdir", "runs/srcnn", "--mode=generate --upscale: workdir of a trained --model=srcnn run.")
 
 MODE_FLAGS: dict[str, tuple[str, ...]] = {
-    "export_dir": ("export", "serve"), "host": ("serve",), "port": ("serve",), "gallery_dir": ("serve",),
+    "export_dir": ("export", "serve"), "host": ("serve",), "port": ("serve",), "gallery_dir": ("serve",), "serve_also": ("serve",),
     "image": ("retrieve", "generate"), "text": ("retrieve", "generate"), "top_k": ("retrieve",),
     "inception_graph": ("eval",), "fid_model": ("eval",), "css_classifier": ("eval",), "eval_output": ("eval",),
     "output": ("generate",), "upscale": ("generate",), "srcnn_workdir": ("generate",),
@@ -366,7 +368,7 @@ def run_mode(task: Any, trainer: Any, workdir: str, query_image: Any) -> None:
             step = trainer.restore()
             task.export(path)
             print(f"exported step {step} to {path}")
-        serve(path, host=FLAGS.host, port=FLAGS.port, gallery_dir=FLAGS.gallery_dir)
+        serve([path, *FLAGS.serve_also], host=FLAGS.host, port=FLAGS.port, gallery_dir=FLAGS.gallery_dir)
 
 
 def run() -> int:

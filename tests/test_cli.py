@@ -128,6 +128,7 @@ BAD_FLAGS = [
     (["--feature_matching"], "--feature_matching is not a setting of --model=tirg"),
     (["--dataset=cub"], "--dataset must be one of css; got 'cub'"),
     (["--host=0.0.0.0"], "--host is an option of --mode=serve, not --mode=train"),
+    (["--serve_also=runs/tirg/export"], "--serve_also is an option of --mode=serve, not --mode=train"),
     (["--top_k=3"], "--top_k is an option of --mode=retrieve, not --mode=train"),
     (["--mode=generate"], "--mode=generate is for text-to-image models, not --model=tirg"),
     (["--mode=eval", "--inception_graph=g.pb"], "--inception_graph is for --mode=eval of a generator, not --model=tirg"),
