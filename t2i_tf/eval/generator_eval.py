@@ -353,6 +353,9 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
             "novelty": "css_object_recall_novel / _seen: object recall over target objects whose (colour, shape) is "
                        "held out of training / the others (counts in css_objects_novel / _seen)",
             "domain_fid": "Frechet distance of the classifier's pooled features, real vs generated"}
+    own_metrics, own_protocol = task.model_eval_metrics(n, options.batch_size, options.seed)
+    metrics.update(own_metrics)
+    protocol.update(own_protocol)
     return metrics, protocol
 
 

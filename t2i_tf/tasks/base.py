@@ -139,6 +139,11 @@ class GeneratorTask(Task):
     def eval_protocol(self) -> dict[str, Any]:
         """Model facts for the metrics JSON (eval split, text encoder, R-precision encoders)."""
 
+    def model_eval_metrics(self, num_images: int, batch_size: int, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
+        """Metrics only this model has (e.g. sg2im's layout accuracy), added to the generator --mode=eval over the
+        same held-out records: (metrics, their protocol). None by default."""
+        return {}, {}
+
 
 class RetrievalTask(Task):
     """A Task that ranks gallery images for a (source image, modification text) query: --mode=retrieve."""

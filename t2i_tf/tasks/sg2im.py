@@ -279,10 +279,27 @@ class Sg2ImTask(GeneratorTask):
         from the predicted layouts (images in [-1, 1]). ``reference_*``: the same scores of one constant box (the most
         frequent true box) for every object, what a layout that ignores the graph reaches."""
         c = self.config
+        return self.layout_scores(int(c["eval_images"]), int(c["eval_batch_size"]), int(c["seed"]))
+
+    def model_eval_metrics(self, num_images: int, batch_size: int, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
+        """The layout accuracy of :meth:`evaluate` on the generator eval's records, as fractions (``layout_*``)."""
+        scores = self.layout_scores(num_images, batch_size, seed)
+        metrics = {f"layout_{k[len('eval/'):]}": v / 100.0 for k, v in scores.items()
+                   if k not in ("eval/pixel_l1", "eval/objects")}
+        metrics["layout_objects"] = scores["eval/objects"]
+        protocol = {"layout": "predicted boxes of the first num_images held-out graphs (layout noise from the seed) vs "
+                              "the true boxes, per real object: layout_box_iou = mean IoU, layout_box_iou50 = share "
+                              "with IoU > 0.5, layout_box_cell_accuracy = share whose centre is in the object's true "
+                              "cell; layout_reference_*: one constant box (the most frequent true box) for every "
+                              "object, a graph-ignoring layout"}
+        return metrics, protocol
+
+    def layout_scores(self, num_images: int, batch_size: int, seed: int) -> dict[str, float]:
+        """:meth:`evaluate`'s scores (in %) over the first ``num_images`` held-out graphs."""
         ious, cells, l1, true = [], [], [], []
-        for k, b in enumerate(self.eval_batches(int(c["eval_images"]), int(c["eval_batch_size"]))):
+        for k, b in enumerate(self.eval_batches(num_images, batch_size)):
             n = int(b["image"].shape[0])
-            out = self.predict(b["objects"], b["triples"], self._noise(n, int(c["seed"]), SAMPLES_STREAM + k))
+            out = self.predict(b["objects"], b["triples"], self._noise(n, seed, SAMPLES_STREAM + k))
             m = self.layout_metrics(out["boxes"], b)
             ious.append(m["iou"])
             cells.append(m["cell"])

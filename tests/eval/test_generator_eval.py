@@ -34,6 +34,13 @@ class FakeGenerator:
                 b["scene_cells"] = tf.constant(self.cells[start:stop])
             yield b
 
+    own_metrics = False  # True: model_eval_metrics gives a metric of its own
+
+    def model_eval_metrics(self, num_images, batch_size, seed):
+        if not self.own_metrics:
+            return {}, {}
+        return {"own_images": float(num_images)}, {"own": "a model's own metric, merged in"}
+
     def generate_images(self, batch, seed):
         self.seeds.append(seed)
         if self.mode == "copy":
@@ -207,3 +214,11 @@ def test_r_precision_draws_mismatched_captions_from_every_caption(tmp_path):
     assert rp["mismatched_from"].startswith("every caption (150, up to 10 per image)")
     assert not any("mismatched captions, not 99" in note for note in protocol["notes"])
     assert 0.0 <= metrics["r_precision"] <= 1.0
+
+
+def test_a_models_own_metrics_join_the_generator_eval():
+    """GeneratorTask.model_eval_metrics (e.g. sg2im's layout accuracy) is merged into the metrics and protocol."""
+    task = FakeGenerator(n=40)
+    task.own_metrics = True
+    metrics, protocol = evaluate_generator(task, EvalOptions(num_images=30, batch_size=10, seed=0))
+    assert metrics["own_images"] == 30.0 and protocol["own"] == "a model's own metric, merged in"

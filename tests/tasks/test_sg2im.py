@@ -196,3 +196,14 @@ def test_settings_that_cannot_work_are_refused_in_one_line(captioned_css, tmp_pa
         with pytest.raises(UserError, match=words) as e:
             task.prepare(str(tmp_path))
         assert "\n" not in str(e.value)
+
+
+def test_generator_eval_reports_the_layout_accuracy(trained):
+    """--mode=eval of sg2im adds the layout accuracy of training's eval (as fractions) to the generator metrics."""
+    from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator
+
+    task, _, _, _, metrics = trained
+    scores, protocol = evaluate_generator(task, EvalOptions(num_images=24, batch_size=8, seed=0))
+    assert "layout" in protocol and scores["layout_objects"] == metrics["eval/objects"]
+    for key in ("box_iou", "box_iou50", "box_cell_accuracy", "reference_box_cell_accuracy"):
+        assert scores[f"layout_{key}"] == pytest.approx(metrics[f"eval/{key}"] / 100.0, abs=1e-6), key
