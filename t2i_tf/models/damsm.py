@@ -82,8 +82,10 @@ class DamsmTextEncoder(keras.Model):
         words = words * tf.cast(mask, words.dtype)[:, :, None]
         if self.slots:
             routing = tf.nn.softmax(self.route(words), axis=-1)[..., :self.slots] * tf.cast(mask, words.dtype)[..., None]
-            layout = tf.einsum("ntk,ntd->nkd", routing, self.slot_value(token_ids))
-            return words, tf.reshape(layout, [-1, self.sentence_dim])
+            layout = tf.reshape(tf.einsum("ntk,ntd->nkd", routing, self.slot_value(token_ids)), [-1, self.sentence_dim])
+            # DAMSM's losses are cosines, blind to the scale; the generator's conditioning augmentation is not: at the
+            # raw scale (|x| ~ 0.04) its unit noise drowned the text. Unit-size components, as normalize_sentence.
+            return words, tf.math.l2_normalize(layout, axis=-1) * math.sqrt(self.sentence_dim)
         sentence = tf.concat([fw_h, bw_h], axis=-1)
         return words, sentence
 

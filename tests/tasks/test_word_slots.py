@@ -31,8 +31,8 @@ def test_damsm_word_slots_sentence_is_a_layout_matched_against_pooled_regions(sl
     assert words.shape[-1] == 16 and sentence.shape == (2, 36)
     regions, global_ = task.image_encoder(tf.zeros([2, 16, 16, 3]), training=False)
     assert regions.shape[-1] == 16 and global_.shape == (2, 36)
-    # The sentence is the routed sum of each word's own slot embedding: with every word sent to slot 4, slot 4 holds
-    # the sum of the caption's slot embeddings and the other slots nothing.
+    # The sentence is the routed sum of each word's own slot embedding, scaled to norm sqrt(36): with every word sent
+    # to slot 4, slot 4 holds the (scaled) sum of the caption's slot embeddings and the other slots nothing.
     kernel, bias = task.text_encoder.route.get_weights()
     forced = np.full_like(bias, -1e4)
     forced[4] = 1e4
@@ -44,7 +44,8 @@ def test_damsm_word_slots_sentence_is_a_layout_matched_against_pooled_regions(sl
     values = task.text_encoder.slot_value.get_weights()[0]
     ids = tokens.numpy()
     for row in range(2):
-        np.testing.assert_allclose(layout[row, 4], values[ids[row][ids[row] > 0]].sum(axis=0), rtol=1e-5, atol=1e-6)
+        total = values[ids[row][ids[row] > 0]].sum(axis=0)
+        np.testing.assert_allclose(layout[row, 4], total / np.linalg.norm(total) * 6.0, rtol=1e-4, atol=1e-5)
     assert np.abs(np.delete(layout, 4, axis=1)).max() < 1e-6
     description = task.export(str(tmp_path / "export"))
     assert description["sentence_encoder"] == "word_slots"
