@@ -16,7 +16,8 @@ _p, _nn = positive(), non_negative()
 FIELDS: dict[str, Field] = {
     # ---- every model: the run
     "dataset": Field(str, "Dataset the preset is for (css for tirg; css_captions | cub | flowers | any converted "
-                          "text-to-image dir for the generators). Without --data_dir, css / css_captions are generated."),
+                          "text-to-image dir for the generators; css_edits for geneva). Without --data_dir, css / "
+                          "css_captions / css_edits are generated."),
     "batch_size": Field(int, "Global batch size (summed over replicas).", check=_p),
     "num_iters": Field(int, "Total training iterations.", check=_nn),
     "log_every": Field(int, "Iterations between log lines / TensorBoard scalars.", check=_p),
@@ -38,9 +39,11 @@ FIELDS: dict[str, Field] = {
     "lr_decay_every": Field(int, "Steps between learning-rate decays (0 = never).", check=_nn),
     "lr_min_ratio": Field(float, "css_classifier: cosine decay to this fraction of --learning_rate.",
                           check=in_range(0.0, 1.0)),
-    "encoder_learning_rate": Field(float, "Adam learning rate of the co-trained BiLSTM sentence / CNN image encoders.",
+    "encoder_learning_rate": Field(float, "Adam learning rate of the co-trained BiLSTM sentence / CNN image encoders "
+                                          "(geneva: of the previous-image encoder and the instruction projection).",
                                    check=_p),
-    "rnn_grad_clip": Field(float, "damsm: clip the text encoder's gradients to this global norm (0 = off).", check=_nn),
+    "rnn_grad_clip": Field(float, "damsm: clip the text encoder's gradients to this global norm (geneva: the turn GRU's "
+                                  "and the instruction encoder's, each); 0 = off.", check=_nn),
     # ---- data
     "image_size": Field(int, "Image size the model reads / draws (stackgan: Stage-I's).", check=_p),
     "random_flip": Field(bool, "Random horizontal flips in training (off for CSS: captions name left and right)."),
@@ -128,7 +131,7 @@ FIELDS: dict[str, Field] = {
     "l1_coef": Field(float, "L1 weight.", check=_nn),
     "diter": Field(int, "gan_cls: critic updates per generator update (wgan types).", check=_p),
     "clip_value": Field(float, "gan_cls: WGAN weight clipping.", check=_p),
-    "gp_weight": Field(float, "gan_cls: WGAN-GP lambda.", check=_nn),
+    "gp_weight": Field(float, "gan_cls: WGAN-GP lambda; geneva: weight of the R1 gradient penalty on real images.", check=_nn),
     "d_norm": Field(str, "gan_cls: discriminator norm (auto = layer for wgan_gp, else batch).",
                     choices=("auto", "batch", "layer", "none")),
     "minibatch_discrimination": Field(bool, "gan_cls: minibatch discrimination in D."),
@@ -163,7 +166,7 @@ FIELDS: dict[str, Field] = {
     "num_stages": Field(int, "attngan: generator stages (3 = 64/128/256 in the paper).", check=_p),
     "base_size": Field(int, "attngan: the first stage's image size.", check=_p),
     "damsm_weight": Field(float, "attngan: weight of the DAMSM loss in G's loss (LAMBDA).", check=_nn),
-    "spectral_norm": Field(bool, "attngan: spectral normalisation in the discriminators."),
+    "spectral_norm": Field(bool, "attngan, geneva: spectral normalisation in the discriminator(s)."),
     "self_attention": Field(bool, "attngan: self-attention in G and D."),
     "rgb_skip": Field(bool, "attngan: multi-scale skip connections (each stage's image adds the upsampled previous one)."),
     "ema_decay": Field(float, "attngan: decay of the generator EMA used for eval/generate/export (0 = no EMA).",
@@ -187,7 +190,8 @@ FIELDS: dict[str, Field] = {
     "relevance": Field(str, "DAMSM word relevance: paper ((1/gamma2) log-sum-exp) | code (the released code's, "
                             "without 1/gamma2).", choices=("paper", "code")),
     "width": Field(int, "Channels of the first conv of the small CNN (damsm --backbone=cnn, css_classifier).", check=_p),
-    "hidden_dim": Field(int, "damsm: LSTM size per direction; css_classifier: hidden size of the per-cell heads.",
+    "hidden_dim": Field(int, "damsm: LSTM size per direction; css_classifier: hidden size of the per-cell heads; "
+                               "geneva: the turn GRU's state (and the projected instruction).",
                         check=_p),
     # ---- SRCNN
     "scale": Field(int, "srcnn: upscaling factor.", check=at_least(2)),
@@ -240,6 +244,32 @@ FIELDS: dict[str, Field] = {
     "eval_graph": Field(str, "sg2im --mode=eval: the graphs images are drawn from: true | shuffled (another held-out "
                              "scene >= 2 cells apart: the text-ignoring reference) | empty (the image node only).",
                         choices=("true", "shuffled", "empty")),
+    # ---- geneva
+    "d_learning_rate": Field(float, "geneva: Adam learning rate of the discriminator.", check=_p),
+    "rnn_learning_rate": Field(float, "geneva: Adam learning rate of the turn GRU (over the instructions).", check=_p),
+    "sentence_learning_rate": Field(float, "geneva: Adam learning rate of the instruction encoder (word embeddings + "
+                                           "bidirectional GRU).", check=_p),
+    "word_dim": Field(int, "geneva: word embedding size (the paper's 300-d GloVe; learned here).", check=_p),
+    "sentence_dim": Field(int, "geneva: instruction encoding size (bidirectional GRU, half per direction).", check=_p),
+    "generator_dims": Field(str, "geneva: generator channels: the 4x4 start, then one per 2x residual up block "
+                                 "(log2(image_size / 4) blocks), e.g. 1024,1024,512,256,128,64."),
+    "image_encoder_dims": Field(str, "geneva: channels of the previous-image encoder's 4x4 stride-2 convolutions; its "
+                                     "map joins the generator where that reaches its size."),
+    "discriminator_dims": Field(str, "geneva: channels of the discriminator's residual down blocks (each halves the "
+                                     "size until 4x4), e.g. 64,128,256,512,1024,1024."),
+    "d_fusion_block": Field(int, "geneva: discriminator blocks before the previous image's features are subtracted.",
+                            check=_p),
+    "aux_weight": Field(float, "geneva: weight of the discriminator's object detector (multi-label BCE over the CSS "
+                               "object types in the image), in D's and G's losses.", check=_nn),
+    "wrong_fake_ratio": Field(float, "geneva: share of the mismatched-image term (vs the generated one) in D's hinge "
+                                     "loss.", check=in_range(0.0, 1.0)),
+    "text_grads_from": Field(str, "geneva: which loss trains the instruction encoders and turn GRU: discriminator "
+                                  "(the official code) | both (also the generator's losses through its condition).",
+                             choices=("discriminator", "both")),
+    "eval_classifier": Field(str, "geneva --mode=eval: workdir of a trained --model=css_classifier that reads the "
+                                  "drawn canvases for the per-turn object metrics ('' or missing: skipped)."),
+    "baseline_workdir": Field(str, "geneva --mode=eval: a trained --model=stackgan_tirg run, applied turn by turn "
+                                   "(each output the next source) as the baseline ('' or missing: skipped)."),
     # ---- CSS classifier
     "rescale_prob": Field(float, "css_classifier: fraction of training batches shrunk to a random size and back.",
                           check=in_range(0.0, 1.0)),

@@ -90,7 +90,7 @@ def _define_setting_flags() -> tuple[str, ...]:
 SETTING_FLAGS = _define_setting_flags()
 
 # Datasets made by the project on first use when no --data_dir is given.
-GENERATED_DATASETS = ("css", "css_captions")
+GENERATED_DATASETS = ("css", "css_captions", "css_edits")
 # What a dataset changes in a preset made for CSS, for a new run whose command line does not give the setting: CUB
 # and Flowers captions do not name left and right, so the random flips the CSS presets turn off come back.
 DATASET_SETTINGS: dict[str, dict[str, Any]] = {"cub": {"random_flip": True}, "flowers": {"random_flip": True}}
@@ -185,6 +185,11 @@ def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
 
             print("using the embedded generated captioned CSS data (made on first use)", flush=True)
             return prepare_default_css_captions(image_size=task_cls.records_image_size(config))
+        if config["dataset"] == "css_edits":
+            from t2i_tf.datasets.css.edits import prepare_default_css_edits
+
+            print("using the embedded generated CSS edit sequences (made on first use)", flush=True)
+            return prepare_default_css_edits(image_size=task_cls.records_image_size(config))
         raise UserError(
             f"--dataset={config['dataset']} needs --data_dir (converted records; see README 'Data'); "
             f"without it only {' / '.join(GENERATED_DATASETS)} are generated"

@@ -21,6 +21,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "srcnn": ("configs.srcnn", "t2i_tf.tasks.srcnn:SrcnnTask"),
     "css_classifier": ("configs.css_classifier", "t2i_tf.tasks.css_classifier:CssClassifierTask"),
     "sg2im": ("configs.sg2im", "t2i_tf.tasks.sg2im:Sg2ImTask"),
+    "geneva": ("configs.geneva", "t2i_tf.tasks.geneva:GenevaTask"),
 }
 
 

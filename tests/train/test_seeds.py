@@ -9,9 +9,20 @@ import pytest
 from t2i_tf.registry import lookup, model_names
 
 
-def _configs(tiny_css, captioned_css, trained_damsm, trained_stage1, trained_tirg):
+@pytest.fixture(scope="module")
+def css_edits(tmp_path_factory):
+    """A tiny set of CSS edit sequences (geneva's records)."""
+    from t2i_tf.datasets.css.edits import write_edit_sequences
+
+    out = str(tmp_path_factory.mktemp("css_edits"))
+    write_edit_sequences(out, num_train=4, num_test=2, image_size=16)
+    return out
+
+
+def _configs(tiny_css, captioned_css, trained_damsm, trained_stage1, trained_tirg, css_edits=None):
     """model -> (extra config of its test preset) on the session's tiny data and trained upstream runs."""
     return {
+        "geneva": dict(data_dir=css_edits, eval_classifier="", baseline_workdir=""),
         "tirg": dict(data_dir=tiny_css[1]),
         "gan_cls": dict(data_dir=captioned_css[16]),
         "sg2im": dict(data_dir=captioned_css[16]),
@@ -41,7 +52,8 @@ def initial_weights(model: str, overrides: dict, seed: int, workdir: str) -> dic
     return out
 
 
-CASES = ("tirg", "gan_cls", "stackgan", "stackgan_stage2", "stackgan_tirg", "damsm", "attngan", "srcnn", "css_classifier", "sg2im")
+CASES = ("tirg", "gan_cls", "stackgan", "stackgan_stage2", "stackgan_tirg", "damsm", "attngan", "srcnn", "css_classifier", "sg2im",
+         "geneva")
 
 
 def model_of(case: str) -> str:
@@ -50,8 +62,8 @@ def model_of(case: str) -> str:
 
 @pytest.mark.parametrize("case", CASES)
 def test_seed_decides_initial_weights(case, tiny_css, captioned_css, trained_damsm, trained_stage1, trained_tirg,
-                                      tmp_path):
-    overrides = _configs(tiny_css, captioned_css, trained_damsm, trained_stage1, trained_tirg)[case]
+                                      css_edits, tmp_path):
+    overrides = _configs(tiny_css, captioned_css, trained_damsm, trained_stage1, trained_tirg, css_edits)[case]
     model = model_of(case)
     a = initial_weights(model, overrides, 1, str(tmp_path / "a"))
     keras.utils.set_random_seed(99)  # whatever state the process is in, the seed decides
