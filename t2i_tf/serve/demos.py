@@ -9,6 +9,9 @@
 - ``modify`` (stackgan_tirg exports): ``modify`` -- source image + instruction -> generated images, next to what
   a served tirg export retrieves for the same query;
 - ``scene_graph`` (sg2im exports): ``draw`` -- a CSS caption or an inline JSON scene graph -> images;
+- ``draw_edit`` (geneva exports): ``edit`` -- a canvas (blank, gallery id or upload) + instruction, and for later
+  turns the previous answer's image and recurrent ``state`` -> the edited canvas and its new state (the export's
+  ``edit`` / ``edit_with_state``);
 - ``generic`` (any other export): its signatures as forms, called through :class:`DemoModel`.
 """
 
@@ -25,14 +28,16 @@ from t2i_tf.serve.actions import (
     MAX_ROWS,
     DemoModel,
     _check_image_strings,
+    _json_type,
     decode_image,
     encode_png,
 )
-from t2i_tf.serve.examples import held_out_texts, run_data_dir
+from t2i_tf.serve.examples import held_out_episodes, held_out_texts, run_data_dir
 from t2i_tf.serve.gallery import Gallery
 
 MAX_SAMPLES = 16
 MAX_TEXT_CHARS = 2000
+STATE_SLACK = 1e-4  # float rounding above a GRU state's bound of 1
 TEXT_TO_IMAGE_SIGNATURES = ("generate_stages", "generate_with_attention", "generate")
 
 
@@ -41,6 +46,8 @@ def demo_kind(model: DemoModel) -> str:
     sigs, name = set(model.signatures), model.model_name
     if "compose" in sigs and "embed_image" in sigs:
         return "retrieval"
+    if {"edit", "edit_with_state"} <= sigs and "hidden_dim" in model.description:
+        return "draw_edit"
     if name == "stackgan_tirg" and "generate" in sigs:
         return "modify"
     if name == "sg2im" and "generate" in sigs:
@@ -92,7 +99,13 @@ class Demo:
         if self.kind == "retrieval" and gallery is None:
             raise UserError("--gallery_dir is needed to serve a tirg export (a directory of .png/.jpg images, "
                             "or a CSS dataset folder)")
-        self.examples = held_out_texts(data_dir or run_data_dir(model.export_dir))
+        records = data_dir or run_data_dir(model.export_dir)
+        self.episodes: list[list[str]] = []
+        if self.kind == "draw_edit":
+            self.episodes = held_out_episodes(records)
+            self.examples = [t for episode in self.episodes for t in episode]
+        else:
+            self.examples = held_out_texts(records)
         self.index: np.ndarray | None = None
         if self.kind == "retrieval":
             self.index = self._embed_gallery()
@@ -101,15 +114,21 @@ class Demo:
     @property
     def actions(self) -> list[str]:
         own = {"retrieval": ["retrieve"], "text_to_image": ["draw"], "modify": ["modify"],
-               "scene_graph": ["draw"]}.get(self.kind, [])
-        return own + self.model.actions
+               "scene_graph": ["draw"], "draw_edit": ["edit"]}.get(self.kind, [])
+        return own + [a for a in self.model.actions if a not in own]
 
     def info(self) -> dict[str, Any]:
         return {"key": self.key, "kind": self.kind, "model": self.model.model_name, "actions": self.actions,
                 "image_size": self.model.description.get("image_size"), "examples": self.examples,
                 "signatures": sorted(self.model.signatures), "inputs": self.model.inputs,
                 "max_samples": MAX_SAMPLES, "max_top_k": MAX_ROWS,
-                "retrieval_peer": self._retrieval_peer().key if self._retrieval_peer() else None}
+                "retrieval_peer": self._retrieval_peer().key if self._retrieval_peer() else None,
+                "example_episodes": self.episodes, "state_size": self.state_size}
+
+    @property
+    def state_size(self) -> int | None:
+        """draw_edit: the length of the recurrent state (the export's hidden_dim)."""
+        return int(self.model.description["hidden_dim"]) if self.kind == "draw_edit" else None
 
     def _retrieval_peer(self) -> Demo | None:
         if self.kind != "modify":
@@ -129,6 +148,8 @@ class Demo:
             return self.draw_graph(payload)
         if action == "modify" and self.kind == "modify":
             return self.modify(payload)
+        if action == "edit" and self.kind == "draw_edit":
+            return self.edit(payload)
         if action not in self.model.actions:
             raise UserError(f"this {self.model.model_name} export has no action {action!r}; "
                             f"it has {', '.join(self.actions)}")
@@ -234,6 +255,76 @@ class Demo:
         names = self.model.description.get("object_names") or []
         objs = [names[i - 1] if 0 < i <= len(names) else str(i) for i in objects[0].tolist() if i > sg.IMAGE_ID]
         return {"text": text, "seed": seed, "images": [encode_png(im) for im in out["images"]], "objects": objs}
+
+    # ------------------------------------------------------------------------------------ draw and edit
+    def _canvas(self, payload: dict[str, Any]) -> tuple[np.ndarray, int | None, bool]:
+        """The canvas to edit: (uint8 [H, W, 3], gallery id or None, blank?) from exactly one of ``blank: true``
+        (a white canvas of the export's size, as the edit episodes start), ``gallery_id`` or ``image``."""
+        blank = payload.get("blank", False)
+        if not isinstance(blank, bool):
+            raise UserError(f"blank must be true or false; got {blank!r}")
+        given = [k for k in ("gallery_id", "image") if k in payload] + (["blank"] if blank else [])
+        if len(given) != 1:
+            raise UserError("give the canvas to edit as exactly one of blank: true (an empty canvas), gallery_id "
+                            "(a gallery image) or image (a base64-encoded PNG or JPEG, e.g. the previous turn's "
+                            "image); got " + (" and ".join(given) if given else "none"))
+        if blank:
+            size = int(self.model.description.get("image_size") or 64)
+            return np.full([size, size, 3], 255, np.uint8), None, True
+        image, source_id = self._source(payload)
+        return image, source_id, False
+
+    def _state(self, payload: dict[str, Any]) -> np.ndarray | None:
+        """The previous turn's recurrent state as float32 [1, state_size], or None (a first turn)."""
+        state = payload.get("state")
+        if state is None:
+            return None
+        n = self.state_size
+        if not isinstance(state, list) or len(state) != n:
+            got = f"a list of {len(state)}" if isinstance(state, list) else _json_type(state)
+            raise UserError(f"state must be a list of {n} numbers (the state of the previous turn's answer, "
+                            f"sent back unchanged) or null for a first turn; got {got}")
+        for i, v in enumerate(state):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise UserError(f"state[{i}] must be a number; got {_json_type(v) if not isinstance(v, float) else v}")
+            if abs(v) > 1.0 + STATE_SLACK:
+                raise UserError(f"state[{i}] is {v}: a state of this model (a GRU's) lies in -1..1; send back the "
+                                "state of the previous turn's answer unchanged")
+        return np.asarray(state, np.float32)[None]
+
+    def edit(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"blank": true | "gallery_id" | "image", "text", "state" (optional), "seed"}`` -> the edited canvas
+        and its state: the export's ``edit`` (no state: a first turn) or ``edit_with_state`` on that one row."""
+        text = _text(payload, "the instruction")
+        seed = _seed(payload)
+        state = self._state(payload)
+        image, source_id, blank = self._canvas(payload)
+        name = "edit" if state is None else "edit_with_state"
+        args = {"image": image[None], "text": np.array([text], object), "seed": np.int64(seed)}
+        if state is not None:
+            args["state"] = state
+        out = self.model.call_tensors(name, args)
+        known = int(out["known_words"][0])
+        if known == 0:
+            raise _no_known_word(text)
+        return {"text": text, "seed": seed, "signature": name, "source_id": source_id, "blank": blank,
+                "image": encode_png(out["images"][0]),
+                # float32 -> float64 -> JSON is exact both ways: the state sent back is the state returned
+                "state": out["state"][0].astype(np.float64).tolist(),
+                "known_words": known, "unknown_words": self._unknown_words(text, known)}
+
+    def _unknown_words(self, text: str, known: int) -> list[str]:
+        """The words of ``text`` (the tokenizer's rule) that the vocabulary lacks: each word is one row of one
+        extra call, made only when fewer words are known than the text has."""
+        from t2i_tf.data.text import python_tokens
+
+        words = list(dict.fromkeys(python_tokens(text)))[:MAX_ROWS]
+        if not words or known >= len(python_tokens(text)):
+            return []
+        size = int(self.model.description.get("image_size") or 64)
+        out = self.model.call_tensors("edit", {"image": np.full([len(words), size, size, 3], 255, np.uint8),
+                                               "text": np.array(words, object), "seed": np.int64(0)})
+        return [w for w, k in zip(words, out["known_words"]) if int(k) == 0]
 
 
 def attention_maps(attention: np.ndarray, words: np.ndarray) -> dict[str, Any]:

@@ -55,3 +55,33 @@ def held_out_texts(data_dir: str | None, limit: int = MAX_EXAMPLES) -> list[str]
             step = max(1, len(out) // limit)
             return out[::step][:limit]
     return []
+
+
+MAX_EPISODES = 3  # held-out episodes offered on a draw-and-edit page
+
+
+def held_out_episodes(data_dir: str | None, limit: int = MAX_EPISODES) -> list[list[str]]:
+    """The instructions, in turn order, of the first ``limit`` held-out edit episodes (``test-*.tfrecord`` of
+    ``python -m datasets.css.edits`` records) that start from a blank (all-white) canvas, so that a page starting
+    from a blank canvas can replay them turn by turn. [] for other records or without records."""
+    if not data_dir or not os.path.isdir(data_dir):
+        return []
+    files = sorted(glob.glob(os.path.join(data_dir, "test-*.tfrecord")))
+    if not files:
+        return []
+    spec = {"instructions": tf.io.VarLenFeature(tf.string), "images": tf.io.VarLenFeature(tf.string)}
+    out: list[list[str]] = []
+    try:
+        for serialized in tf.data.TFRecordDataset(files).take(SCANNED_RECORDS):
+            ex = tf.io.parse_single_example(serialized, spec)
+            texts = [t.decode("utf-8", "replace").strip() for t in tf.sparse.to_dense(ex["instructions"]).numpy()]
+            images = tf.sparse.to_dense(ex["images"])
+            if not texts or not all(texts) or not int(tf.size(images)):
+                continue
+            if bool(tf.reduce_all(tf.io.decode_png(images[0], channels=3) == 255)):
+                out.append(texts)
+                if len(out) >= limit:
+                    break
+    except (tf.errors.OpError, ValueError):  # unreadable or another schema: no examples, not a failure
+        return []
+    return out

@@ -8,10 +8,12 @@ while a request runs, then ``done`` or ``error`` (the browser tests wait on it).
 from __future__ import annotations
 
 import html
+import json
 
 TITLES = {"retrieval": "Image retrieval from an image and a modification",
           "text_to_image": "Text to image", "modify": "Modify an image by text",
-          "scene_graph": "Scene graph (or caption) to image", "generic": "Signatures"}
+          "scene_graph": "Scene graph (or caption) to image", "draw_edit": "Draw and edit, one instruction at a time",
+          "generic": "Signatures"}
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -45,6 +47,13 @@ img{image-rendering:pixelated}
 #error{display:none;background:#ffebee;color:#b71c1c;border:1px solid #ef9a9a;border-radius:4px;padding:.6em}
 #status{color:#555;font-style:italic}
 .note{color:#666;font-size:.85em}
+#canvas{width:256px;height:256px;border:1px solid #999;background:#fff}
+#history{display:flex;gap:6px;overflow-x:auto;padding:4px 0}
+.turn{flex:0 0 auto;width:84px;text-align:center;font-size:.75em;cursor:pointer}
+.turn img{width:72px;height:72px;border:2px solid #ddd;display:block;margin:0 auto 2px}
+.turn.current img{border-color:#0277bd}
+.episode{margin:.2em 0} .episode .label{font-size:.8em;color:#555;margin-right:.3em}
+#start-over{margin-left:.5em}
 """
 
 SOURCE_PICKER = """
@@ -60,7 +69,32 @@ SOURCE_PICKER = """
 (their target is marked in the results):</p><div class="queries" id="queries"></div></div>
 </section>"""
 
+# The fixed instructions a draw-and-edit page offers when no held-out records are known (CSS wording).
+FIXED_EDIT_EXAMPLES = ["add large red circle to top-left", "add small blue rectangle to bottom-right",
+                       "add large green triangle to middle-center", "remove top-left red object"]
+
+DRAW_EDIT_START = SOURCE_PICKER.replace(
+    "<h2>1. Source image</h2>",
+    '<h2>1. Start canvas</h2><p><button type="button" id="blank">blank canvas</button> '
+    '<span class="note">(the default) or a gallery image or an upload; choosing one starts over</span></p>').replace(
+    "(their target is marked in the results)", "(the same wording the model reads)")
+
 CONTROLS = {
+    "draw_edit": """
+<section id="edit-section"><h2>2. Instruction</h2>
+<div class="row"><div><img id="canvas" alt="current canvas"><div class="name" id="canvas-caption"></div></div>
+<div style="flex:1;min-width:20em">
+<input type="text" id="text" placeholder="e.g. add large red circle to top-left">
+<div class="examples" id="examples"></div>
+<p><label>seed <input type="number" id="seed" value="0"></label>
+<button type="button" id="submit">edit</button><button type="button" id="start-over">start over</button>
+<span id="status"></span></p>
+<p class="note" id="turn-note"></p>
+<details><summary class="note">recurrent state (sent back with the next instruction)</summary>
+<pre id="state" style="white-space:pre-wrap;font-size:.75em"></pre></details>
+</div></div>
+<h2>History</h2><div id="history"></div>
+<p class="note">Click a turn to continue from it (later turns are dropped).</p></section>""",
     "retrieval": """
 <section><h2>2. Modification</h2>
 <input type="text" id="text" placeholder="e.g. make top-left small red circle blue">
@@ -115,11 +149,11 @@ async function api(path, body) {
   return data;
 }
 
-async function run(action, body, render) {
+async function run(action, body, render, keep) {
   clearError(); document.body.dataset.state = "busy"; $("status").textContent = "working...";
-  try { const data = await api("/api/" + KEY + "/" + action, body); $("results").replaceChildren(); render(data);
+  try { const data = await api("/api/" + KEY + "/" + action, body); if (!keep) $("results").replaceChildren(); render(data);
         $("status").textContent = ""; document.body.dataset.state = "done"; }
-  catch (e) { $("results").replaceChildren(); showError(e.message); }
+  catch (e) { if (!keep) $("results").replaceChildren(); showError(e.message); }
 }
 
 function number(id) { const v = $(id).value.trim(); return /^-?\d+$/.test(v) ? Number(v) : v; }
@@ -138,6 +172,7 @@ function setSource(src, name, url) {
   $("source-name").textContent = name;
   for (const g of document.querySelectorAll(".gallery-item"))
     g.classList.toggle("selected", src.gallery_id !== undefined && Number(g.dataset.id) === src.gallery_id);
+  if (KIND === "draw_edit") startOver();
 }
 
 async function pickGallery(item) {
@@ -186,9 +221,60 @@ function resultTile(r) {
   return tile;
 }
 
+// ---------------------------------------------------------------- draw and edit (geneva)
+// turns: [{text, image (base64 PNG), state ([numbers]), known_words, unknown_words}]; the start canvas is `source`.
+let turns = [], canvasSize = 64;
+
+function blankUrl() { const c = document.createElement("canvas"); c.width = c.height = canvasSize;
+  const g = c.getContext("2d"); g.fillStyle = "#fff"; g.fillRect(0, 0, c.width, c.height); return c.toDataURL("image/png"); }
+
+function startOver() { turns = []; renderEpisode(); }
+
+function renderEpisode() {
+  const startUrl = $("source-image") ? $("source-image").src : blankUrl();
+  const last = turns[turns.length - 1];
+  $("canvas").src = last ? png(last.image) : startUrl;
+  $("canvas-caption").textContent = last ? "after turn " + turns.length : "start: " + $("source-name").textContent;
+  document.body.dataset.turn = String(turns.length);
+  $("state").textContent = last ? JSON.stringify(last.state) : "(none yet: the first turn starts from a zero state)";
+  const strip = $("history"); strip.replaceChildren();
+  const tile = (i, url, label) => { const t = el("div", {class: "turn" + (i === turns.length ? " current" : ""), "data-turn": i},
+      el("img", {src: url, alt: label}), label); t.onclick = () => { turns = turns.slice(0, i); renderEpisode(); }; return t; };
+  strip.append(tile(0, startUrl, "start"));
+  turns.forEach((t, i) => strip.append(tile(i + 1, png(t.image), (i + 1) + ". " + t.text)));
+  strip.scrollLeft = strip.scrollWidth;
+}
+
+function submitEdit(text) {
+  if (!source) { showError("Choose a start canvas first: blank, a gallery image or an upload."); return; }
+  const last = turns[turns.length - 1], seed = number("seed");
+  const body = last ? {image: last.image, state: last.state, text, seed} : {...source, text, seed};
+  run("edit", body, data => {
+    turns.push({text: data.text, image: data.image, state: data.state, known_words: data.known_words,
+                unknown_words: data.unknown_words});
+    $("turn-note").textContent = "turn " + turns.length + " (" + data.signature + "): " + data.known_words + " known word(s)" +
+      (data.unknown_words.length ? "; ignored unknown word(s): " + data.unknown_words.join(", ") : "");
+    $("text").value = ""; renderEpisode();
+  }, true);
+}
+
+function editExamples(info) {
+  const box = $("examples");
+  if (info.example_episodes.length) {
+    box.append(el("div", {class: "note"}, "Held-out episodes (each from a blank canvas; click their turns in order):"));
+    info.example_episodes.forEach((episode, e) => { const row = el("div", {class: "episode"}, el("span", {class: "label"}, "episode " + (e + 1) + ":"));
+      episode.forEach(t => { const b = el("button", {type: "button", class: "example episode-example"}, t);
+        b.onclick = () => { $("text").value = t; }; row.append(b); }); box.append(row); });
+  } else {
+    box.append(el("span", {class: "note"}, "Examples (fixed, not from data; start the server with --data_dir=RECORDS of python -m datasets.css.edits for held-out ones): "));
+    for (const t of FIXED) { const b = el("button", {type: "button", class: "example"}, t); b.onclick = () => { $("text").value = t; }; box.append(b); }
+  }
+}
+
 // ---------------------------------------------------------------- actions per kind
 function submit() {
   const text = $("text").value;
+  if (KIND === "draw_edit") { submitEdit(text); return; }
   if (KIND === "retrieval" || KIND === "modify") {
     if (!source) { showError("Choose a source image first: click one in the gallery or upload one."); return; }
   }
@@ -254,7 +340,13 @@ async function init() {
   $("submit").onclick = submit;
   $("text").addEventListener("keydown", ev => { if (ev.key === "Enter" && KIND !== "scene_graph") submit(); });
   initSourcePicker();
-  try { const info = await api("/api/" + KEY + "/info"); examples(info.examples);
+  if (KIND === "draw_edit") {
+    $("start-over").onclick = () => { clearError(); startOver(); };
+    $("blank").onclick = () => setSource({blank: true}, "blank canvas", blankUrl());
+  }
+  try { const info = await api("/api/" + KEY + "/info");
+        if (KIND === "draw_edit") { canvasSize = info.image_size || 64; setSource({blank: true}, "blank canvas", blankUrl()); editExamples(info); }
+        else examples(info.examples);
         if ($("num-samples")) $("num-samples").max = info.max_samples; if ($("top-k")) $("top-k").max = info.max_top_k; }
   catch (e) { showError(e.message); }
   document.body.dataset.ready = "1";
@@ -295,17 +387,18 @@ def _nav(current, demos) -> str:
 def render_page(demo, demos) -> str:
     """The page of one served export (its kind decides the controls)."""
     kind = demo.kind
-    body = _generic_forms(demo) if kind == "generic" else (
-        (SOURCE_PICKER if kind in ("retrieval", "modify") else "") + CONTROLS[kind])
+    start = {"retrieval": SOURCE_PICKER, "modify": SOURCE_PICKER, "draw_edit": DRAW_EDIT_START}.get(kind, "")
+    body = _generic_forms(demo) if kind == "generic" else start + CONTROLS[kind]
     title = f"{TITLES[kind]} &middot; {html.escape(demo.model.model_name)}"
+    hidden = ' style="display:none"' if kind == "draw_edit" else ""  # its results are the canvas and history
     size = demo.model.description.get("image_size")
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>t2i_tf: {title}</title><style>{STYLE}</style>'
             f'</head><body data-export="{html.escape(demo.key)}" data-kind="{kind}" data-state="idle">'
             f'{_nav(demo, demos)}<main><h1>{title}</h1>'
             f'<p class="note">export <code>{html.escape(demo.key)}</code>, {html.escape(str(size))} px images. '
             f'API: <code>/api/{html.escape(demo.key)}/...</code> (docs/demo.md).</p>'
-            f'{body}<div id="error" role="alert"></div><section><h2>Results</h2><div id="results"></div></section>'
-            f'</main><script>{SCRIPT}</script></body></html>')
+            f'{body}<div id="error" role="alert"></div><section{hidden}><h2>Results</h2><div id="results"></div></section>'
+            f'</main><script>const FIXED = {json.dumps(FIXED_EDIT_EXAMPLES)};{SCRIPT}</script></body></html>')
 
 
 def render_index(demos) -> str:

@@ -5,7 +5,8 @@
 
 writes ``<out_dir>/demo_<export>.png`` (``demo_tirg.png``, ``demo_attngan.png``, ...): the page after one request
 on a held-out example (the first gallery image with held-out queries and its first query, or the first example
-caption). The server runs in this process on a free localhost port; nothing is downloaded.
+caption; on a draw-and-edit page the first 3 turns of the first held-out episode, from a blank canvas). The
+server runs in this process on a free localhost port; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from t2i_tf.errors import UserError
 
 DEFAULT_CAPTION = "a large red circle at the top left"
+DEFAULT_INSTRUCTION = "add large red circle to top-left"
 
 
 def _click_first(driver, selector: str, shortest: bool = False) -> bool:
@@ -42,6 +44,8 @@ def shoot(driver, base_url: str, key: str, kind: str, path: str, num_samples: in
     driver.set_window_size(1280, 1000)
     driver.get(f"{base_url}/demo/{key}")
     wait_ready(driver)
+    if kind == "draw_edit":
+        return _shoot_episode(driver, key, path, seed)
     if kind in ("retrieval", "modify"):
         if not _click_first(driver, "#gallery .gallery-item.has-queries"):
             _click_first(driver, "#gallery .gallery-item")
@@ -64,11 +68,40 @@ def shoot(driver, base_url: str, key: str, kind: str, path: str, num_samples: in
             print(f"{key}: the page shows an error: {driver.find_element(By.ID, 'error').text}", file=sys.stderr)
     driver.execute_script("window.scrollTo(0, 0); "
                           "document.querySelectorAll('.examples, .queries').forEach(e => { e.scrollTop = 0; })")
+    return _save_full_page(driver, path)
+
+
+def _save_full_page(driver, path: str) -> str:
     height, chrome = driver.execute_script("return [document.documentElement.scrollHeight, "
                                            "window.outerHeight - window.innerHeight]")
     driver.set_window_size(1280, min(max(int(height), 600) + int(chrome), 4000))
     driver.save_screenshot(path)
     return path
+
+
+def _shoot_episode(driver, key: str, path: str, seed: int, turns: int = 3) -> str:
+    """A draw-and-edit page after ``turns`` turns of its first example episode (fixed examples without records)."""
+    from selenium.webdriver.common.by import By
+
+    from t2i_tf.serve.browser import wait_for_state
+
+    buttons = driver.find_elements(By.CSS_SELECTOR, "#examples .episode")
+    buttons = (buttons[0].find_elements(By.CSS_SELECTOR, ".example") if buttons
+               else driver.find_elements(By.CSS_SELECTOR, "#examples .example"))
+    texts = [b.text for b in buttons][:turns] or [DEFAULT_INSTRUCTION]
+    seed_box = driver.find_element(By.ID, "seed")
+    seed_box.clear()
+    seed_box.send_keys(str(seed))
+    for text in texts:
+        box = driver.find_element(By.ID, "text")
+        box.clear()
+        box.send_keys(text)
+        driver.find_element(By.ID, "submit").click()
+        if wait_for_state(driver, timeout=300) == "error":
+            print(f"{key}: the page shows an error: {driver.find_element(By.ID, 'error').text}", file=sys.stderr)
+            break
+    driver.execute_script("window.scrollTo(0, 0)")
+    return _save_full_page(driver, path)
 
 
 def main(argv: list[str] | None = None) -> int:
