@@ -123,7 +123,7 @@ class GridImageEncoder(keras.Model):
             raise ValueError(f"text_dim {out_dim} must be a multiple of slot_grid^2 = {slots} (one vector per slot)")
         if image_size < grid:
             raise ValueError(f"image_size {image_size} is smaller than the {grid} x {grid} slot grid")
-        self.out_dim, self.grid = int(out_dim), int(grid)
+        self.out_dim, self.grid, self.image_size = int(out_dim), int(grid), int(image_size)
         size, steps = int(image_size), 0
         while size // 2 >= grid and steps < 4:  # stride-2 convs while the map still covers the grid
             size, steps = (size + 1) // 2, steps + 1
@@ -136,6 +136,8 @@ class GridImageEncoder(keras.Model):
 
     def call(self, images, training=None):
         x = images
+        if x.shape[1] != self.image_size or x.shape[2] != self.image_size:  # e.g. Stage-II's 64 px on Stage-I's encoder
+            x = tf.image.resize(x, [self.image_size, self.image_size], antialias=True)
         for k in range(self.num_convs):
             x = self.act(getattr(self, f"conv{k}")(x))
         pool = tf.cast(self.pool, x.dtype)

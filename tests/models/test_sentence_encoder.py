@@ -77,3 +77,13 @@ def test_grid_image_encoder_gives_one_vector_per_cell(size):
     before, after = out.numpy().reshape(2, 9, 5), enc(changed).numpy().reshape(2, 9, 5)
     np.testing.assert_allclose(before[:, 0], after[:, 0], rtol=1e-5, atol=1e-6)
     assert np.abs(before[:, 8] - after[:, 8]).max() > 1e-4
+
+
+def test_grid_image_encoder_reads_other_sizes_resized_to_its_own():
+    """Stage-II evaluates its 64 px images with Stage-I's 32 px encoder: they are resized, not refused."""
+    enc = GridImageEncoder(image_size=16, width=4, out_dim=9 * 2, grid=3)
+    small = tf.random.stateless_uniform([2, 16, 16, 3], (3, 4), -1.0, 1.0)
+    big = tf.image.resize(small, [32, 32], method="nearest")
+    np.testing.assert_allclose(enc(big).numpy(), enc(tf.image.resize(big, [16, 16], antialias=True)).numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert enc(big).shape == (2, 18)
