@@ -33,15 +33,30 @@ def test_cub_runs_get_their_own_default_workdir_and_flips(cub_records, tmp_path,
     assert json.load(open(tmp_path / "noflip" / "config.json"))["config"]["random_flip"] is False
 
 
-def test_css_layout_encoders_of_the_cpu_presets_turn_back_on_other_datasets(cub_records, tmp_path, monkeypatch):
-    """The cpu presets' word slots read captions as CSS grid layouts; on CUB a new run uses auto instead."""
-    monkeypatch.chdir(tmp_path)
-    tiny = ("--image_size=16", "--batch_size=4", "--ngf=4", "--ndf=4", "--z_dim=4", "--proj_dim=4", "--text_dim=9",
-            "--text_embed_dim=4", "--text_hidden_dim=4", "--encoder_width=4", "--eval_images=8",
-            "--eval_batch_size=4", "--num_samples=2", "--num_iters=1")
-    proc = run_cli("--model=gan_cls", "--preset=cpu", *tiny, f"--data_dir={cub_records}")
-    assert "note: cub records: --text_encoder=auto (the --preset=cpu value word_slots is for CSS" in proc.stdout
-    assert json.load(open(tmp_path / "runs" / "gan_cls_cub" / "config.json"))["config"]["text_encoder"] == "auto"
+def test_css_layout_encoders_of_the_cpu_presets_turn_back_on_other_datasets(capsys):
+    """The cpu presets' word slots read captions as CSS grid layouts; on CUB a new run uses auto / last_state, unless
+    the command line gives them."""
+    from absl import flags
+
+    from configs import damsm, gan_cls
+    from t2i_tf import cli
+
+    try:
+        for schema, name, css, elsewhere in ((gan_cls.SCHEMA, "text_encoder", "word_slots", "auto"),
+                                             (damsm.SCHEMA, "sentence_encoder", "word_slots", "last_state")):
+            flags.FLAGS.unparse_flags()
+            flags.FLAGS(["main.py", f"--model={schema.model}", "--preset=cpu"])
+            config = cli.resolve_config(schema)
+            assert config[name] == css
+            assert cli.apply_dataset_settings(dict(config), schema, "cub")[name] == elsewhere
+            assert f"note: cub records: --{name}={elsewhere} (the --preset=cpu value {css} is for CSS" in \
+                capsys.readouterr().out
+            assert cli.apply_dataset_settings(dict(config), schema, "css_captions")[name] == css
+            flags.FLAGS.unparse_flags()
+            flags.FLAGS(["main.py", f"--model={schema.model}", "--preset=cpu", f"--{name}={css}"])
+            assert cli.apply_dataset_settings(cli.resolve_config(schema), schema, "cub")[name] == css  # given: kept
+    finally:
+        flags.FLAGS.unparse_flags()
 
 
 def test_chained_runs_default_to_the_datasets_workdirs(cub_records, tmp_path, monkeypatch):

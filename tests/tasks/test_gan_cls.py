@@ -314,27 +314,22 @@ def test_swapped_word_negatives_join_the_encoder_matching_loss(records, tmp_path
     assert float(with_negatives["match_loss"]) > float(without["match_loss"])
 
 
-def test_word_slots_encoder_trains_with_the_gan_and_exports(records, tmp_path):
+def test_word_slots_encoder_trains_with_the_gan(records, tmp_path):
     """--text_encoder=word_slots: the condition is a slot_grid^2 x (text_dim / slot_grid^2) layout, trained by the
-    cell-by-cell matching loss, frozen into the export."""
-    workdir = str(tmp_path / "slots")
-    task = GanClsTask(dict(cfg.TEST, data_dir=records["text"], gan_type="gan", interp=False, seed=0,
-                           text_encoder="word_slots", text_dim=18, slot_grid=3))
-    metrics = Trainer(task, workdir, num_iters=2, strategy="default", log_every=2, eval_every=1000, ckpt_every=1000,
-                      steps_per_loop=2, verbose=False).fit()
+    cell-by-cell matching loss alongside the GAN (one step, eagerly: the code train_step traces)."""
+    task = make_task(records["text"], tmp_path, gan_type="gan", interp=False, text_encoder="word_slots", text_dim=18,
+                     slot_grid=3)
     cond = task.conditioner
     assert cond.kind == "word_slots" and cond.dim == 18
     assert type(cond.text_encoder).__name__ == "WordSlotEncoder"
     assert type(cond.image_encoder).__name__ == "GridImageEncoder"
-    assert int(cond.optimizer.iterations.numpy()) == 2 and math.isfinite(metrics["eval/match_r1"])
-    export = os.path.join(workdir, "export")
-    desc = task.export(export)
-    assert desc["text_encoder"] == "word_slots"
-    loaded = tf.saved_model.load(export)
-    captions = tf.constant(["a large red circle at the top left"])
-    got = loaded.generate(captions, tf.constant(3, tf.int64))["images"].numpy()
-    direct = task.generate(["a large red circle at the top left"], num_samples=1, seed=3)["images"][0]
-    np.testing.assert_array_equal(got, direct)
+    before = [v.numpy().copy() for v in cond.text_encoder.trainable_variables]
+    metrics = task._step(_one_batch(task))
+    assert int(cond.optimizer.iterations.numpy()) == 1 and math.isfinite(float(metrics["match_loss"]))
+    assert all(np.abs(a - v.numpy()).max() > 0 for a, v in zip(before, cond.text_encoder.trainable_variables))
+    out = task.generate(["a large red circle at the top left"], num_samples=2, seed=3)
+    assert out["images"].shape == (1, 2, 16, 16, 3) and out["unknown_words"] == {}
+    assert task.eval_protocol()["text_encoder"] == "word_slots"
 
 
 def test_word_slots_text_dim_must_fill_the_grid(records, tmp_path):

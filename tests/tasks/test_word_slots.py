@@ -56,8 +56,8 @@ def test_attngan_conditions_on_a_word_slots_damsm(slot_damsm, captioned_css, tmp
     _, damsm_dir, _ = slot_damsm
     task = AttnGanTask(dict(attngan_cfg.TEST, data_dir=captioned_css[16], damsm_workdir=damsm_dir, seed=0,
                             l1_loss=True, l1_coef=7.0))
-    metrics = fit_task(task, str(tmp_path / "attngan"))
-    assert all(np.isfinite(v) for v in metrics.values())
+    task.prepare(str(tmp_path / "attngan"))
+    task.build(tf.distribute.get_strategy())
     assert task.generator.sentence_dim == 36 and task.generator.word_dim == 16
     # --l1_loss: G's loss gains l1_coef x (sum over stages of mean |fake - real|)
     c = task.config
@@ -69,10 +69,6 @@ def test_attngan_conditions_on_a_word_slots_damsm(slot_damsm, captioned_css, tmp
     assert parts["g_loss"] == pytest.approx(expected, rel=1e-4)
     out = task.generate(["a large red circle at the top left"], num_samples=2, seed=4)
     assert out["images"].shape == (1, 2, 16, 16, 3)
-    task.export(str(tmp_path / "export"))
-    loaded = tf.saved_model.load(str(tmp_path / "export"))
-    images = loaded.generate(tf.constant(["a large red circle at the top left"]), tf.constant(4, tf.int64))["images"]
-    np.testing.assert_array_equal(images.numpy()[0], out["images"][0, 0])
 
 
 def test_word_slots_damsm_sizes_are_checked(captioned_css, tmp_path):
