@@ -20,7 +20,7 @@ from keras import layers
 
 from t2i_tf.errors import UserError
 from t2i_tf.models.inception_v3 import TorchInceptionV3
-from t2i_tf.models.sentence_encoder import adaptive_pool_matrix
+from t2i_tf.models.sentence_encoder import adaptive_pool_matrix, pool_to_grid
 
 # Layer of keras.applications.InceptionV3 that is the reference's (torchvision's) Mixed_6e, the last
 # 17x17x768 block: Keras names the Inception blocks mixed0..mixed10, so 5b,5c,5d = mixed0..2,
@@ -231,7 +231,6 @@ class DamsmImageEncoder(keras.Model):
                 x = getattr(self, f"block{k}")(x, training=training)
             pooled = self.pool(x)
         if self.slot_grid:
-            pool = tf.cast(self.slot_pool, features.dtype)
-            cells = self.global_proj(tf.einsum("ai,bj,nijc->nabc", pool, pool, features))
+            cells = self.global_proj(pool_to_grid(features, self.slot_pool))
             return self.region_proj(features), tf.reshape(cells, [-1, self.slot_grid ** 2 * self.slot_dim])
         return self.region_proj(features), self.global_proj(pooled)

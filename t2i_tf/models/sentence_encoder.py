@@ -84,6 +84,12 @@ def adaptive_pool_matrix(size: int, cells: int) -> tf.Tensor:
     return tf.constant(rows, tf.float32)
 
 
+def pool_to_grid(features: tf.Tensor, pool: tf.Tensor) -> tf.Tensor:
+    """[N, H, W, C] -> [N, g, g, C] averaged by a [g, H] :func:`adaptive_pool_matrix` (square maps, H == W)."""
+    pool = tf.cast(pool, features.dtype)
+    return tf.einsum("ai,bj,nijc->nabc", pool, pool, features)
+
+
 class WordSlotEncoder(keras.Model):
     """Token ids [N, T] (0 = padding) -> a layout vector [N, grid * grid * (out_dim / grid^2)]: per spatial slot, the
     sum of the embeddings of the words the BiLSTM routes there."""
@@ -140,9 +146,7 @@ class GridImageEncoder(keras.Model):
             x = tf.image.resize(x, [self.image_size, self.image_size], antialias=True)
         for k in range(self.num_convs):
             x = self.act(getattr(self, f"conv{k}")(x))
-        pool = tf.cast(self.pool, x.dtype)
-        x = tf.einsum("ai,bj,nijc->nabc", pool, pool, x)  # adaptive average pooling to grid x grid
-        return tf.reshape(self.cell(x), [-1, self.out_dim])
+        return tf.reshape(self.cell(pool_to_grid(x, self.pool)), [-1, self.out_dim])
 
 
 def normalize_sentence(features: tf.Tensor) -> tf.Tensor:
