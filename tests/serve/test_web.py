@@ -88,23 +88,16 @@ def gan_export(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tirg_export(tiny_css, tmp_path_factory):
-    from configs import tirg as cfg
-    from t2i_tf.tasks.tirg import TirgTask
-
-    raw, records = tiny_css
+def tirg_export(css_tirg_export, tmp_path_factory):
+    export, raw, _ = css_tirg_export  # the session's untrained TIRG export (tests/serve/conftest.py)
     root = tmp_path_factory.mktemp("serve_tirg")
-    task = TirgTask(dict(cfg.TEST, data_dir=records, seed=0))
-    task.prepare(str(root / "run"))
-    task.build(tf.distribute.get_strategy())
-    task.export(str(root / "export"))
     gallery = root / "gallery"
     gallery.mkdir()
     images = sorted(n for n in os.listdir(os.path.join(raw, "images")) if n.startswith("css_test_"))[:12]
     for n in images:
         shutil.copy(os.path.join(raw, "images", n), gallery / n)
     (gallery / "broken.png").write_bytes(b"not a png")
-    return str(root / "export"), str(gallery)
+    return export, str(gallery)
 
 
 def test_generate_over_http_is_the_export_and_is_seeded(gan_export, http):
