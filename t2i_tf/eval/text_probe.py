@@ -101,14 +101,12 @@ def probe_scores(train_features: Any, train_cells: Any, test_features: Any, test
 
 def caption_features(task: Any, split: str, num_records: int, batch_size: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """(text features [N, D], scene cells [N, 9]) of the first ``num_records`` records of ``split`` (first caption
-    each), through the task's R-precision text features."""
-    from t2i_tf.data.t2i import held_out_batches
-
+    each; stackgan_tirg: queries, scored against their target scenes), through the task's R-precision text
+    features."""
     feats, cells = [], []
-    for b in held_out_batches(task.data_dir, split, task.image_size, num_records, batch_size):
+    for b in task.eval_batches(num_records, batch_size, split=split):
         if "scene_cells" not in b:
             raise UserError("the probe needs captioned CSS records (scene cell labels); these records have none")
-        b = dict(b, **task.model_inputs(b))
         matching = task.matching_features(b["image"], b)
         if matching is None:
             raise UserError(f"--model={task.name} has no text features to probe")

@@ -114,13 +114,13 @@ class GeneratorTask(Task):
         """``num_samples`` images per caption (None: held-out captions): ``{"images": uint8 [rows, num_samples, S,
         S, 3], "captions", "unknown_words"}``, the noise of :func:`t2i_tf.models.noise.generator_noise`."""
 
-    def eval_batches(self, num_images: int, batch_size: int):
-        """The first ``num_images`` held-out records in file order: image, caption, class_id, [scene_cells], and the
-        model inputs (:meth:`model_inputs`). This reads text-to-image records (``data_dir``, ``eval_split``);
-        a generator on other data overrides it."""
+    def eval_batches(self, num_images: int, batch_size: int, split: str | None = None):
+        """The first ``num_images`` records of ``split`` (default: the held-out ``eval_split``) in file order: image,
+        caption, class_id, [scene_cells], and the model inputs (:meth:`model_inputs`). This reads text-to-image
+        records (``data_dir``); a generator on other data overrides it."""
         from t2i_tf.data.t2i import held_out_batches
 
-        for b in held_out_batches(self.data_dir, self.eval_split, self.image_size, num_images, batch_size):
+        for b in held_out_batches(self.data_dir, split or self.eval_split, self.image_size, num_images, batch_size):
             yield dict(b, **self.model_inputs(b))
 
     def model_inputs(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -125,14 +125,16 @@ class StackGanTirgTask(StackGanTask):
             self._eval_cache = b
         return self._eval_cache
 
-    def eval_batches(self, num_images: int, batch_size: int):
-        """The first ``num_images`` held-out queries in file order whose target scene has cell labels."""
-        d = self._split_data(self.eval_split)
+    def eval_batches(self, num_images: int, batch_size: int, split: str | None = None):
+        """The first ``num_images`` queries of ``split`` (default: the held-out one) in file order whose target scene
+        has cell labels."""
+        split = split or self.eval_split
+        d = self._split_data(split)
         known = np.nonzero((d["cells"][d["queries"]["target_id"]] >= 0).all(axis=1))[0]
         self.skipped_queries = len(d["queries"]["text"]) - len(known)
         idx = known[:num_images]
         for start in range(0, len(idx), batch_size):
-            b = self._query_batch(self.eval_split, idx[start:start + batch_size])
+            b = self._query_batch(split, idx[start:start + batch_size])
             yield {k: v for k, v in b.items() if not k.endswith("_uint8")}
 
     def eval_protocol(self) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from t2i_tf.data.css_cells import NUM_CODES
 from t2i_tf.errors import UserError
-from t2i_tf.eval.text_probe import CellProbe, _targets, probe_scores
+from t2i_tf.eval.text_probe import CellProbe, _targets, caption_features, probe_scores
 
 
 def _random_cells(rng, n):
@@ -47,3 +48,35 @@ def test_bad_input_is_a_clear_error():
         CellProbe().fit(np.zeros([3, 2]), np.zeros([2, 9], np.int64))
     with pytest.raises(UserError, match="fit before"):
         CellProbe().predict(np.zeros([1, 2]))
+
+
+class _QueryTask:
+    """A generator task whose records are not text-to-image ones (as stackgan_tirg's queries): the probe must read
+    them through eval_batches, split by split."""
+    name = "fake"
+
+    def __init__(self, cells_by_split):
+        self.cells_by_split = cells_by_split
+        self.splits_read = []
+
+    def eval_batches(self, num_images, batch_size, split=None):
+        self.splits_read.append(split)
+        cells = self.cells_by_split[split][:num_images]
+        for start in range(0, len(cells), batch_size):
+            c = cells[start:start + batch_size]
+            yield {"image": np.zeros([len(c), 2, 2, 3], np.float32), "scene_cells": tf.constant(c),
+                   "features": np.asarray(c, np.float32)}
+
+    def matching_features(self, images, batch):
+        return None, batch["features"]
+
+
+def test_caption_features_read_the_named_split_through_the_task():
+    rng = np.random.default_rng(0)
+    task = _QueryTask({"train": rng.integers(0, 20, [7, 9]), "test": rng.integers(0, 20, [5, 9])})
+    feats, cells = caption_features(task, "train", num_records=6, batch_size=4)
+    assert task.splits_read == ["train"]
+    np.testing.assert_array_equal(cells, task.cells_by_split["train"][:6])
+    np.testing.assert_array_equal(feats, task.cells_by_split["train"][:6].astype(np.float32))
+    _, test_cells = caption_features(task, "test", num_records=10, batch_size=4)
+    assert task.splits_read == ["train", "test"] and len(test_cells) == 5
