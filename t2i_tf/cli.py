@@ -203,7 +203,12 @@ def resolve_data_dir(config: dict[str, Any], task_cls: Any) -> str:
                 f"{data_dir} is a raw CSS download; convert it first: "
                 f"python -m datasets.css.convert --raw_dir={data_dir} --out_dir={data_dir.rstrip('/')}_tfrecords"
             )
-        raise UserError(f"--data_dir {data_dir} has no info.json: it is not a converted dataset directory")
+        from t2i_tf.tfds.build import prepared_specs
+
+        specs = prepared_specs(data_dir)  # a TFDS data dir, or a folder in one, instead of a prepared dataset's
+        raise UserError(f"--data_dir {data_dir} has no info.json: it is not a converted dataset directory " + (
+            f"but holds t2i_tf TFDS datasets: give --data_dir={' or '.join(specs)}" if specs else
+            "(expected a converter's output, or a t2i_tf TFDS builder's prepared folder: tfds:NAME[/CONFIG]@DATA_DIR)"))
     return data_dir
 
 

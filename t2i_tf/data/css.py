@@ -1,4 +1,8 @@
-"""tf.data readers for CSS TFRecords written by ``datasets.css.convert``.
+"""tf.data readers for CSS TFRecords written by ``datasets.css.convert``, or by the ``css`` TFDS builder.
+
+A CSS ``data_dir`` is the converter's output folder (gallery images and queries side by side), or a folder the
+``css`` TFDS builder (t2i_tf/tfds/css.py) prepared: ``TFDS_DATA_DIR/css/images/VERSION`` or ``.../queries/VERSION``,
+whose records are the converter's; the reader takes each record kind from its config's folder (:func:`record_dirs`).
 
 The gallery is small (17k x 64x64x3 uint8 = 210 MB), so training decodes it once
 into memory and gathers source/target images per batch by id; the queries are
@@ -6,6 +10,8 @@ sampled in pairs that share a source image, as TIRG trains on CSS.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -29,6 +35,42 @@ _QUERY_FEATURES = {
     "target_label": tf.io.FixedLenFeature([], tf.int64),
     "mod_id": tf.io.FixedLenFeature([], tf.int64),
 }
+
+
+RECORD_KINDS = ("images", "queries")  # the converter's record sets images_SPLIT, queries_SPLIT; the TFDS configs
+TFDS_BUILDER = "css"
+
+
+def record_dirs(data_dir: str) -> dict[str, str]:
+    """``{"images": folder, "queries": folder}`` holding the gallery and the query records of a CSS ``data_dir``.
+
+    The converter's output holds both. A folder the ``css`` TFDS builder prepared holds one config (info.json's
+    ``tfds`` entry says which); the other is read from its sibling ``TFDS_DATA_DIR/css/OTHER/VERSION``, which must be
+    prepared from the same conversion (the same info.json but for ``tfds``): a UserError naming the command otherwise.
+    """
+    info = read_info(data_dir)
+    tfds_info = info.get("tfds")
+    if not isinstance(tfds_info, dict) or tfds_info.get("name") != TFDS_BUILDER \
+            or tfds_info.get("config") not in RECORD_KINDS:
+        return {kind: data_dir for kind in RECORD_KINDS}
+    own = str(tfds_info["config"])
+    other = RECORD_KINDS[1 - RECORD_KINDS.index(own)]
+    folder = os.path.normpath(os.path.abspath(data_dir))
+    builder_dir = os.path.dirname(os.path.dirname(folder))  # TFDS_DATA_DIR/css
+    sibling = os.path.join(builder_dir, other, os.path.basename(folder))
+    build = f"t2i-tf-tfds-build {TFDS_BUILDER} --manual_dir=DIR --data_dir={os.path.dirname(builder_dir)}"
+    if not os.path.isfile(os.path.join(sibling, "info.json")):
+        raise UserError(f"{data_dir} holds the {TFDS_BUILDER} TFDS builder's '{own}' config, but its '{other}' config "
+                        f"is not prepared next to it ({sibling}); prepare both: {build}")
+    theirs = read_info(sibling)
+
+    def conversion(i: dict) -> dict:
+        return {k: v for k, v in i.items() if k != "tfds"}
+
+    if (theirs.get("tfds") or {}).get("config") != other or conversion(theirs) != conversion(info):
+        raise UserError(f"{folder} and {sibling} were prepared from different CSS files (their info.json differ); "
+                        f"prepare both again: {build} --overwrite")
+    return {own: data_dir, other: sibling}
 
 
 def to_float_image(images: tf.Tensor) -> tf.Tensor:
@@ -61,7 +103,8 @@ def read_gallery(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         image = tf.io.decode_png(ex["image"], channels=3)
         return tf.ensure_shape(image, [size, size, 3]), ex["image_id"], ex["label"]
 
-    ds = tf.data.TFRecordDataset(shard_paths(data_dir, f"images_{split}"), num_parallel_reads=AUTOTUNE)
+    paths = shard_paths(record_dirs(data_dir)["images"], f"images_{split}")
+    ds = tf.data.TFRecordDataset(paths, num_parallel_reads=AUTOTUNE)
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=False).batch(1024).prefetch(AUTOTUNE)
     for image, image_id, label in ds.as_numpy_iterator():
         images[image_id] = image
@@ -81,7 +124,7 @@ def read_scene_cells(data_dir: str, split: str) -> np.ndarray:
                         "raw CSS again with python -m datasets.css.convert")
     cells = np.full((int(meta.get("num_image_ids", meta["num_images"])), 9), -1, np.int64)
     spec = {"image_id": tf.io.FixedLenFeature([], tf.int64), "scene_cells": tf.io.FixedLenFeature([9], tf.int64)}
-    ds = tf.data.TFRecordDataset(shard_paths(data_dir, f"images_{split}")).batch(4096)
+    ds = tf.data.TFRecordDataset(shard_paths(record_dirs(data_dir)["images"], f"images_{split}")).batch(4096)
     for batch in ds.map(lambda s: tf.io.parse_example(s, spec)).as_numpy_iterator():
         cells[batch["image_id"]] = batch["scene_cells"]
     return cells
@@ -89,7 +132,7 @@ def read_scene_cells(data_dir: str, split: str) -> np.ndarray:
 
 def read_queries(data_dir: str, split: str) -> dict[str, np.ndarray]:
     """All queries of a split in file order: int64 arrays and ``text`` as an object array of str."""
-    ds = tf.data.TFRecordDataset(shard_paths(data_dir, f"queries_{split}"))
+    ds = tf.data.TFRecordDataset(shard_paths(record_dirs(data_dir)["queries"], f"queries_{split}"))
     ds = ds.batch(4096).map(lambda s: tf.io.parse_example(s, _QUERY_FEATURES), num_parallel_calls=AUTOTUNE)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in _QUERY_FEATURES}
     for batch in ds.as_numpy_iterator():

@@ -122,7 +122,9 @@ class TirgTask(RetrievalTask):
         self.data_dir = c["data_dir"]
         self.info = read_info(self.data_dir)
         if self.info.get("dataset") != "css":
-            raise UserError(f"{self.data_dir} holds dataset {self.info.get('dataset')!r}; TIRG needs converted CSS records")
+            raise UserError(f"{self.data_dir} holds dataset {self.info.get('dataset')!r}; TIRG needs converted CSS "
+                            "records (t2i-tf-css-convert's output, or the css TFDS builder's: "
+                            "--data_dir=tfds:css@DATA_DIR)")
         self.image_size = int(self.info["image_size"])
         vocab = load_vocabulary(workdir)
         if vocab is None:

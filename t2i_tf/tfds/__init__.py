@@ -13,7 +13,8 @@ user downloaded from ``manual_dir``, through the project's converter (t2i_tf/tfd
 
 The prepared ``DATA_DIR/NAME/CONFIG/VERSION`` folder of a text-to-image builder (cub_captions, flowers_captions,
 css_captions) is a ``--data_dir`` of the trainers; ``t2i_tf.tfds.build.prepared_dir("tfds:NAME/CONFIG@DATA_DIR")``
-finds it. TIRG does not read the ``css`` builder's folders yet (its images and queries are two configs).
+finds it. TIRG reads the ``css`` builder's two configs (images, queries; ``t2i-tf-tfds-build css`` prepares both) as
+``--data_dir=tfds:css@DATA_DIR`` (or either prepared folder: t2i_tf.data.css.record_dirs joins them).
 """
 
 from t2i_tf.tfds.anime_faces import AnimeFaces

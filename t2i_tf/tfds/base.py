@@ -81,6 +81,7 @@ class ConvertedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """
 
     VERSION = tfds.core.Version("1.0.0")
+    PREPARE_ALL_CONFIGS: ClassVar[bool] = False  # t2i-tf-tfds-build NAME (no config) prepares every config
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "First release: the records of the t2i_tf converter (same tf.train.Example schema)."}
     HOMEPAGE = ""
     CITATION = ""

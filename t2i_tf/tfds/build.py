@@ -12,6 +12,7 @@ it starts, which this project does not install.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,9 @@ from t2i_tf.errors import UserError
 
 
 def prepare(name: str, manual_dir: str, data_dir: str | None = None, overwrite: bool = False) -> str:
-    """Build ``name`` (``NAME`` or ``NAME/CONFIG``) from ``manual_dir`` into ``data_dir``; returns the prepared folder."""
+    """Build ``name`` (``NAME`` or ``NAME/CONFIG``; ``NAME`` alone is the default config, or every config of a builder
+    whose configs are parts of one dataset: ``css``) from ``manual_dir`` into ``data_dir``; returns the prepared
+    folder (of the default config)."""
     import tensorflow_datasets as tfds
 
     from t2i_tf.tfds import BUILDERS
@@ -36,12 +39,18 @@ def prepare(name: str, manual_dir: str, data_dir: str | None = None, overwrite: 
         raise UserError(f"--manual_dir {manual_dir} is {'empty' if os.path.isdir(manual_dir) else 'not a folder'}: "
                         f"put the files you downloaded there (python -c \"import t2i_tf.tfds as t; "
                         f"print(t.{builders[base].__name__}.MANUAL_DOWNLOAD_INSTRUCTIONS)\" says which)")
-    builder = tfds.builder(name, data_dir=data_dir)
     mode = tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite else \
         tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode)
-    builder.download_and_prepare(download_config=config)
-    return os.fspath(builder.data_dir)
+    download_config = tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode)
+    names = [name]
+    if not config and builders[base].PREPARE_ALL_CONFIGS:  # css: gallery and queries, both read by TIRG
+        names = [f"{base}/{c}" for c in configs]
+    folders = []
+    for n in names:
+        builder = tfds.builder(n, data_dir=data_dir)
+        builder.download_and_prepare(download_config=download_config)
+        folders.append(os.fspath(builder.data_dir))
+    return folders[0]
 
 
 SPEC_PREFIX = "tfds:"
@@ -74,6 +83,26 @@ def prepared_dir(spec: str) -> str:
         raise UserError(f"{spec}: not prepared in {folder}; prepare it with: t2i-tf-tfds-build {name} "
                         f"--manual_dir=DIR" + (f" --data_dir={data_dir}" if data_dir else ""))
     return folder
+
+
+def prepared_specs(path: str) -> list[str]:
+    """The ``tfds:`` specs of the t2i_tf datasets prepared in ``path`` taken as a TFDS data dir, as one dataset's
+    folder in it (``DATA_DIR/NAME``) or as one config's (``DATA_DIR/NAME/CONFIG``): what to give as --data_dir
+    instead of such a folder. A builder whose configs are parts of one dataset (css) is one spec, ``tfds:NAME@DIR``."""
+    from t2i_tf.tfds import BUILDERS
+
+    path = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
+    specs = []
+    for b in BUILDERS:
+        for root in dict.fromkeys((path, os.path.dirname(path), os.path.dirname(os.path.dirname(path)))):
+            configs = [c for c in b.builder_configs
+                       if path in (root, os.path.join(root, b.name), os.path.join(root, b.name, c))
+                       and glob.glob(os.path.join(glob.escape(os.path.join(root, b.name, c)), "*", "info.json"))]
+            if b.PREPARE_ALL_CONFIGS and configs:
+                specs.append(f"{SPEC_PREFIX}{b.name}@{root}")
+            else:
+                specs += [f"{SPEC_PREFIX}{b.name}/{c}@{root}" for c in configs]
+    return specs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,10 @@
 or ``t2i-tf-css-generate`` / ``python -m datasets.css.generate``):
 
 - ``css``: TIRG's CSS, through the CSS converter; config ``images`` (the gallery: image, image_id, label,
-  scene_cells) and config ``queries`` (source_id, target_id, text, source/target labels, mod_id);
+  scene_cells) and config ``queries`` (source_id, target_id, text, source/target labels, mod_id): two record sets
+  of one conversion, so ``t2i-tf-tfds-build css`` prepares both, and TIRG's ``--data_dir`` is
+  ``tfds:css@TFDS_DATA_DIR`` (or either prepared folder): t2i_tf.data.css reads the gallery from
+  ``css/images/VERSION`` and the queries from ``css/queries/VERSION``;
 - ``css_captions``: captioned CSS for text-to-image (one example per distinct scene, rendered), through the
   captioned-CSS converter; configs ``default`` (64 px) and ``attributes`` (+ 126-d oracle scene-attribute
   embeddings).
@@ -58,6 +61,7 @@ class Css(ConvertedBuilder):
     HOMEPAGE = CSS_HOMEPAGE
     CITATION = CSS_CITATION
     MANUAL_DOWNLOAD_INSTRUCTIONS = CSS_MANUAL
+    PREPARE_ALL_CONFIGS: ClassVar[bool] = True  # TIRG reads both (t2i_tf.data.css.record_dirs)
 
     def _features(self) -> tfds.features.FeaturesDict:
         config = self.builder_config
