@@ -221,6 +221,8 @@ FIELDS: dict[str, Field] = {
     "layout_noise_dim": Field(int, "sg2im: noise channels concatenated to the layout (0 = deterministic).",
                               check=_nn),
     "mask_size": Field(int, "sg2im: object mask size (a power of 2; 0 = boxes filled, no mask net).", check=_nn),
+    "box_net_final_relu": Field(bool, "sg2im: the box net ends in a ReLU, as the official build_mlp "
+                                      "(sg2im/model.py:76-78); off = linear box coordinates."),
     "d_img_arch": Field(str, "sg2im: image (patch) discriminator convs, C<kernel>-<channels>-<stride>,..."),
     "d_obj_arch": Field(str, "sg2im: object discriminator convs, C<kernel>-<channels>-<stride>,..."),
     "d_obj_dim": Field(int, "sg2im: the object discriminator's fully connected size.", check=_p),

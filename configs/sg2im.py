@@ -9,8 +9,11 @@ L1 pixel 1.0 (:109), box 10 (:110) as MSE (:399, the paper writes L1), GAN weigh
 discriminator (:125, :131), auxiliary classification 0.1 (:126); discriminators with batch norm, valid padding,
 leaky ReLU 0.2 (:117-119), both C4-64-2,C4-128-2,C4-256-2 (:122-123, :129-130), object crops 32 px (:124); the
 object discriminator's fully connected layer is 1024 (sg2im/discriminators.py:62). Graph convolutions average
-(sg2im/model.py:32). VG keeps at most 10 objects per image (train.py:71) and COCO 8 (sg2im/data/coco.py:37);
-CSS scenes have at most 9 (one per cell), plus the image node.
+(sg2im/model.py:32). The box net ends in a ReLU (``box_net_final_relu``: build_mlp's default final nonlinearity,
+sg2im/model.py:76-78, sg2im/layers.py:216-229). These are the sizes of the released 64 px models too: their
+``model_kwargs`` are train.py's defaults (build_model, train.py:173-186; README "Pretrained Models"), which an
+imported checkpoint reproduces (docs/sg2im.md "Parity with google/sg2im"). VG keeps at most 10 objects per image
+(train.py:71) and COCO 8 (sg2im/data/coco.py:37); CSS scenes have at most 9 (one per cell), plus the image node.
 
 Not carried over: ``eval_mode_after`` (train.py:56: the generator's BatchNorms switch to running statistics
 after 100,000 iterations and Adam restarts); training here keeps batch statistics throughout and uses the
@@ -20,6 +23,9 @@ COCO-Stuff scene-graph converter is not written yet (docs/sg2im.md).
 CPU: 32 px captioned CSS, narrow networks; the mask loss is on (weight 1, CSS masks are the shapes and a
 class of their own), the learning rate higher (5e-4) for a run of minutes, and 20% of the place triples /
 relations are dropped in training, so graphs that leave places or relations out (JSON graphs) are not new to it.
+Its box net is linear (``box_net_final_relu=False``): with the official final ReLU a box coordinate whose
+pre-activation goes negative for every graph gets no gradient again and stays 0; the CSS boxes have x0 / y0 near 0
+for the left / top cells, exactly where that happens.
 Measured (docs/sg2im.md): 1,000 iterations in 6 min 47 s on 2 shared cores; object F1 0.210 of the generated
 images (CSS classifier) vs 0.032 for the same generator drawing another scene's graph; box centres in the right
 cell 97.8%.
@@ -43,6 +49,7 @@ PAPER = dict(
     gconv_hidden_dim=512,
     gconv_layers=5,
     gconv_pooling="avg",
+    box_net_final_relu=True,  # model.py:76-78 build_mlp(..., final_nonlinearity=True by default, layers.py:217)
     refinement_dims="1024,512,256,128,64",
     crn_normalization="batch",
     layout_noise_dim=32,
@@ -78,6 +85,7 @@ CPU_CHANGES = dict(
     gconv_dim=64,
     gconv_hidden_dim=128,
     gconv_layers=3,
+    box_net_final_relu=False,  # linear box coordinates: a final ReLU can zero one for good (docstring)
     refinement_dims="128,64,32,16",
     layout_noise_dim=8,
     mask_size=8,
@@ -124,7 +132,7 @@ SCHEMA = Schema(
               "crop_size", "box_loss", "box_loss_weight", "mask_loss_weight", "pixel_loss_weight", "gan_loss_weight",
               "d_img_weight", "d_obj_weight", "ac_loss_weight", "triple_dropout", "eval_graph", "eval_batch_size",
               "eval_images",
-              "num_samples",
+              "num_samples", "box_net_final_relu",
               dataset=restricted("dataset", "css_captions"),
               batch_size=checked("batch_size", at_least(2))),
     dict(RUN_DEFAULTS, **PAPER),

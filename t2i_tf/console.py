@@ -61,6 +61,16 @@ def flowers_convert() -> int:
     return _tool("t2i_tf.datasets.flowers.convert")
 
 
+def vg_convert() -> int:
+    """``t2i-tf-vg-convert``: python -m datasets.vg.convert."""
+    return _tool("t2i_tf.datasets.vg.convert")
+
+
+def coco_stuff_convert() -> int:
+    """``t2i-tf-coco-stuff-convert``: python -m datasets.coco_stuff.convert."""
+    return _tool("t2i_tf.datasets.coco_stuff.convert")
+
+
 def hd5_convert() -> int:
     """``t2i-tf-hd5-convert``: python -m datasets.hd5."""
     return _tool("t2i_tf.datasets.hd5")

@@ -20,7 +20,8 @@ SOURCES = ("pyproject.toml", "requirements.txt", "requirements-dev.txt", "README
 TOOLS = {"t2i-tf-css-generate": "t2i_tf.datasets.css.generate", "t2i-tf-css-convert": "t2i_tf.datasets.css.convert",
          "t2i-tf-css-captions": "t2i_tf.datasets.css.captions", "t2i-tf-cub-convert": "t2i_tf.datasets.cub.convert",
          "t2i-tf-flowers-convert": "t2i_tf.datasets.flowers.convert", "t2i-tf-hd5-convert": "t2i_tf.datasets.hd5",
-         "t2i-tf-tfds-build": "t2i_tf.tfds.build"}
+         "t2i-tf-tfds-build": "t2i_tf.tfds.build", "t2i-tf-vg-convert": "t2i_tf.datasets.vg.convert",
+         "t2i-tf-coco-stuff-convert": "t2i_tf.datasets.coco_stuff.convert"}
 
 # What a user's process looks like with Hugging Face's `datasets` installed: `import datasets` works, and it
 # has none of the checkout's dataset tools (importing `datasets.cub` etc. fails).

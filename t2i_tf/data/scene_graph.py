@@ -21,21 +21,33 @@ A JSON graph (:func:`encode_graph`) is the official sg2im form:
 ``{"objects": ["large red circle", "small blue triangle"], "relationships": [[0, "left of", 1],
 [1, "at bottom right", "image"]]}``; objects without a relation to the image get ``__in_image__``.
 A CSS caption is read into the same graph as its scene's records (:func:`caption_cells`).
+
+The names above are CSS's (:data:`CSS_VOCAB`); Visual Genome / COCO-Stuff records (t2i_tf/data/scene_graph_records.py)
+bring their own :class:`GraphVocab` (the official vocabularies, ``__image__`` = id 1, ``__in_image__`` = predicate 0),
+and JSON graphs are read with it (no captions, no places: every object gets ``__in_image__``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from t2i_tf.data.css_cells import COLOR_NAMES, NUM_CELLS, NUM_CODES, decode_object, encode_object
+from t2i_tf.data.css_cells import (
+    COLOR_NAMES,
+    NUM_CELLS,
+    NUM_CODES,
+    decode_object,
+    encode_object,
+)
 from t2i_tf.data.css_scene import HALF_SIZE_PX, SHAPES, SIZES, _shape_spans
 from t2i_tf.errors import UserError
 
@@ -70,6 +82,65 @@ for _s, _o in itertools.permutations(range(NUM_CELLS), 2):
 _PAIRS = np.array(list(itertools.combinations(range(MAX_CSS_OBJECTS), 2)), np.int32)
 CSS_NUM_TRIPLES = MAX_CSS_OBJECTS + len(_PAIRS)  # 9 places + 36 pairs
 CSS_NUM_SLOTS = 1 + MAX_CSS_OBJECTS
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphVocab:
+    """A dataset's object and predicate names: object id = position + 1 (0 = no object; ``object_names[0]`` is
+    ``__image__``), predicate id = position (``predicates[0]`` is ``__in_image__``). ``image_predicates`` relate an
+    object to the image (CSS: ``__in_image__`` and the places; elsewhere ``__in_image__`` only); names in
+    ``unused_names`` (COCO's 'NONE' holes) are never read."""
+
+    dataset: str
+    object_names: tuple[str, ...]
+    predicates: tuple[str, ...]
+    image_predicates: frozenset[str] = frozenset({IN_IMAGE})
+    unused_names: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.object_names or self.object_names[0] != IMAGE:
+            raise UserError(f"{self.dataset} vocabulary: the first object name must be {IMAGE!r}")
+        if not self.predicates or self.predicates[0] != IN_IMAGE:
+            raise UserError(f"{self.dataset} vocabulary: the first predicate must be {IN_IMAGE!r}")
+
+    @property
+    def num_object_ids(self) -> int:
+        """Rows of the object embedding / classes of the object classifier (with 0 = none)."""
+        return len(self.object_names) + 1
+
+    @property
+    def num_predicates(self) -> int:
+        return len(self.predicates)
+
+    def object_id(self, name: Any) -> int | None:
+        """The id of an object name (exact, else lower-cased with single spaces); None for unknown names."""
+        ids = _name_ids(self)
+        if not isinstance(name, str) or name in self.unused_names or name == IMAGE:
+            return None
+        return ids.get(name, ids.get(" ".join(name.lower().split())))
+
+    def predicate_id(self, name: Any) -> int | None:
+        return self.predicates.index(name) if isinstance(name, str) and name in self.predicates else None
+
+    def describe_objects(self) -> str:
+        """What an object name must be, for error messages."""
+        if self.dataset == "css":
+            return (f"expected '<size> <colour> <shape>' with sizes {'/'.join(SIZES)}, colours {'/'.join(COLOR_NAMES)}, "
+                    f"shapes {'/'.join(SHAPES)}")
+        names = [n for n in self.object_names[1:] if n not in self.unused_names]
+        return f"not one of the {len(names)} {self.dataset} object names (e.g. {', '.join(names[:5])}; see vocab.json)"
+
+
+@lru_cache(maxsize=8)
+def _name_ids(vocab: GraphVocab) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for i, name in enumerate(vocab.object_names):
+        ids.setdefault(" ".join(name.lower().split()), i + 1)
+    ids.update({name: i + 1 for i, name in enumerate(vocab.object_names)})
+    return ids
+
+
+CSS_VOCAB = GraphVocab("css", OBJECT_NAMES, PREDICATES, frozenset({IN_IMAGE, *PLACES}))
 
 
 @lru_cache(maxsize=16)
@@ -143,9 +214,8 @@ def empty_graph(n: int) -> dict[str, tf.Tensor]:
 # ------------------------------------------------------------------------------------------ captions
 _PLACE_PHRASES = {"at the top left": 0, "at the top": 1, "at the top right": 2, "on the left": 3, "in the center": 4,
                   "on the right": 5, "at the bottom left": 6, "at the bottom": 7, "at the bottom right": 8}
-_OBJECT_RE = re.compile(r"\b(%s) (%s) (%s) (%s)\b" % (
-    "|".join(SIZES), "|".join(COLOR_NAMES), "|".join(SHAPES),
-    "|".join(sorted((re.escape(p) for p in _PLACE_PHRASES), key=len, reverse=True))))
+_PLACE_PATTERN = "|".join(sorted((re.escape(p) for p in _PLACE_PHRASES), key=len, reverse=True))
+_OBJECT_RE = re.compile(rf"\b({'|'.join(SIZES)}) ({'|'.join(COLOR_NAMES)}) ({'|'.join(SHAPES)}) ({_PLACE_PATTERN})\b")
 _FILLER = {"a", "an", "and"}
 EMPTY_CAPTIONS = ("an empty white canvas", "a blank white picture", "nothing but a white background",
                   "an empty white image")
@@ -182,9 +252,10 @@ def _object_slot(value: Any, num_objects: int, where: str) -> int:
     return value + 1
 
 
-def encode_graph(graph: Any, max_objects: int = MAX_CSS_OBJECTS, where: str = "graph") -> tuple[np.ndarray, np.ndarray]:
-    """A JSON scene graph (module docstring) as (objects int32 [1 + n], triples int32 [t, 3]); a one-line
-    UserError for unknown object / predicate names, triples pointing to missing objects or too many objects."""
+def encode_graph(graph: Any, max_objects: int = MAX_CSS_OBJECTS, where: str = "graph",
+                 vocab: GraphVocab = CSS_VOCAB) -> tuple[np.ndarray, np.ndarray]:
+    """A JSON scene graph (module docstring) as (objects int32 [1 + n], triples int32 [t, 3]) in ``vocab``'s ids; a
+    one-line UserError for unknown object / predicate names, triples pointing to missing objects or too many objects."""
     if not isinstance(graph, dict) or not isinstance(graph.get("objects"), list):
         raise UserError(f"{where}: expected a JSON object {{\"objects\": [...], \"relationships\": [[s, p, o], ...]}}")
     names, rels = graph["objects"], graph.get("relationships", graph.get("triples", []))
@@ -194,41 +265,42 @@ def encode_graph(graph: Any, max_objects: int = MAX_CSS_OBJECTS, where: str = "g
         raise UserError(f"{where}: {len(names)} objects, at most {max_objects} are allowed")
     objects = [IMAGE_ID]
     for k, name in enumerate(names):
-        if not isinstance(name, str) or " ".join(name.lower().split()) not in OBJECT_IDS or name == IMAGE:
-            raise UserError(f"{where}: unknown object {name!r} (object {k}): expected '<size> <colour> <shape>' with "
-                            f"sizes {'/'.join(SIZES)}, colours {'/'.join(COLOR_NAMES)}, shapes {'/'.join(SHAPES)}")
-        objects.append(OBJECT_IDS[" ".join(name.lower().split())])
+        oid = vocab.object_id(name)
+        if oid is None:
+            raise UserError(f"{where}: unknown object {name!r} (object {k}): {vocab.describe_objects()}")
+        objects.append(oid)
     triples, in_image = [], set()
     for k, rel in enumerate(rels):
         at = f"{where}: relationship {k} {rel!r}"
         if not isinstance(rel, (list, tuple)) or len(rel) != 3:
             raise UserError(f"{at}: expected [subject, predicate, object]")
         s, o = _object_slot(rel[0], len(names), at), _object_slot(rel[2], len(names), at)
-        pred = rel[1]
-        if not isinstance(pred, str) or pred not in PREDICATE_IDS:
-            raise UserError(f"{at}: unknown predicate {pred!r}; expected one of {', '.join(PREDICATES)}")
-        to_image = pred == IN_IMAGE or pred in PLACE_IDS
+        pred = vocab.predicate_id(rel[1])
+        if pred is None:
+            raise UserError(f"{at}: unknown predicate {rel[1]!r}; expected one of {', '.join(vocab.predicates)}")
+        to_image = rel[1] in vocab.image_predicates
         if s == 0 or (o == 0) != to_image:
-            raise UserError(f"{at}: {pred!r} relates " + ("an object to the image" if to_image else "two objects")
+            raise UserError(f"{at}: {rel[1]!r} relates " + ("an object to the image" if to_image else "two objects")
                             + (" (the subject cannot be the image)" if s == 0 else ""))
         if s == o:
             raise UserError(f"{at}: an object cannot relate to itself")
         if o == 0:
             in_image.add(s)
-        triples.append([s, PREDICATE_IDS[pred], o])
+        triples.append([s, pred, o])
     triples += [[s, PREDICATE_IDS[IN_IMAGE], 0] for s in range(1, len(objects)) if s not in in_image]
     return np.asarray(objects, np.int32), np.asarray(triples, np.int32).reshape(-1, 3)
 
 
-def read_graph(text: str, max_objects: int = MAX_CSS_OBJECTS) -> tuple[np.ndarray, np.ndarray]:
-    """A graph from a JSON file path (``*.json``), inline JSON (``{...}``) or a CSS caption (via its cells)."""
+def read_graph(text: str, max_objects: int = MAX_CSS_OBJECTS,
+               vocab: GraphVocab = CSS_VOCAB) -> tuple[np.ndarray, np.ndarray]:
+    """A graph from a JSON file path (``*.json``), inline JSON (``{...}``) or, for CSS, a caption (via its cells)."""
     stripped = text.strip()
     if stripped.lower().endswith(".json") and not stripped.startswith("{"):
         if not os.path.isfile(stripped):
             raise UserError(f"scene graph file {stripped} not found")
         try:
             with open(stripped) as f:
-                return encode_graph(json.load(f), max_objects, stripped)
+                return encode_graph(json.load(f), max_objects, stripped, vocab)
         except json.JSONDecodeError as e:
             raise UserError(f"scene graph file {stripped}: not valid JSON ({e})") from None
     if stripped.startswith("{"):
@@ -236,7 +308,10 @@ def read_graph(text: str, max_objects: int = MAX_CSS_OBJECTS) -> tuple[np.ndarra
             graph = json.loads(stripped)
         except json.JSONDecodeError as e:
             raise UserError(f"scene graph {stripped[:40]!r}...: not valid JSON ({e})") from None
-        return encode_graph(graph, max_objects)
+        return encode_graph(graph, max_objects, vocab=vocab)
+    if vocab.dataset != "css":
+        raise UserError(f"{stripped[:60]!r} is not a scene graph: a {vocab.dataset} model reads a JSON file (*.json) or "
+                        "inline JSON {\"objects\": [names], \"relationships\": [[i, predicate, j], ...]}")
     cells = caption_cells(stripped)
     g = graph_from_cells(tf.constant([cells]), mask_size=0)
     objects, triples = g["objects"][0].numpy(), g["triples"][0].numpy()

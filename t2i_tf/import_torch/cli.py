@@ -16,13 +16,14 @@ import pickle
 import struct
 import sys
 import zipfile
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from t2i_tf.errors import UserError
 
-MODELS = ("tirg", "stackgan", "damsm", "attngan")
+MODELS = ("tirg", "stackgan", "damsm", "attngan", "sg2im")
 # A tensor each official file has, to tell a file of another model (or another StackGAN stage) apart.
 SIGNATURES = {
     "tirg": "img_model.fc.0.weight",
@@ -33,6 +34,7 @@ SIGNATURES = {
     "attngan netG": "h_net1.fc.0.weight",
     "attngan netD": "COND_DNET.jointConv.0.weight",
     "stackgan netD": "encode_img.0.weight",
+    "sg2im Sg2ImModel": "refinement_net.output_conv.0.weight",
 }
 INCEPTION_FILE = "inception_v3_from_image_encoder.pth"
 
@@ -49,8 +51,10 @@ HELP = __doc__ + """
   python -m t2i_tf.import_torch --model=attngan --checkpoint=netG_epoch_600.pth \\
       [--discriminator=netD0.pth,netD1.pth,netD2.pth] --damsm_workdir=runs/damsm --data_dir=CUB_RECORDS \\
       --workdir=runs/attngan
+  python -m t2i_tf.import_torch --model=sg2im --checkpoint=sg2im-models/vg64.pt [--vocab=vocab.json] \\
+      --data_dir=VG_RECORDS --workdir=runs/sg2im_vg64
 
---data_dir (converted text-to-image / CSS records) is required for tirg, stackgan and attngan: their tasks read
+--data_dir (converted text-to-image / CSS records) is required for tirg, stackgan, attngan and sg2im: their tasks read
 its info.json (image size, text embeddings, held-out split). Every failure is one line 'error: ...', exit code 2.
 """
 
@@ -77,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                    "from: a CSS raw dir (css_toy_dataset_novel2_small.dup.npy), CSS records, or a text file (one "
                    "text per line); default --data_dir")
     p.add_argument("--image_encoder", default="", help="damsm: image_encoder*.pth")
-    p.add_argument("--vocab", default="", help="damsm: the captions.pickle the encoders were trained with")
+    p.add_argument("--vocab", default="", help="damsm: the captions.pickle the encoders were trained with; sg2im: "
+                   "a vocab.json (default: the checkpoint's model_kwargs['vocab'])")
     p.add_argument("--damsm_workdir", default="", help="attngan: an imported (or trained) damsm run")
     return p
 
@@ -213,7 +218,11 @@ def training_texts(source: str) -> list[str]:
 
 
 def import_tirg_run(a: argparse.Namespace) -> str:
-    from t2i_tf.import_torch.tirg import config_for_state_dict, load_tirg_state_dict, official_vocabulary
+    from t2i_tf.import_torch.tirg import (
+        config_for_state_dict,
+        load_tirg_state_dict,
+        official_vocabulary,
+    )
 
     sd, meta = read_file(a.checkpoint, "model_state_dict")
     expect(sd, "tirg", a.checkpoint)
@@ -402,8 +411,70 @@ def import_attngan_run(a: argparse.Namespace) -> str:
             f"{'' if d_sds else '; no --discriminator: initial discriminators'}) -> {a.workdir}")
 
 
+# ------------------------------------------------------------------ sg2im
+# google/sg2im scripts/train.py flags (the checkpoint's 'args') -> our config keys, kept when an import writes a run.
+SG2IM_ARGS = {"batch_size": "batch_size", "learning_rate": "learning_rate", "mask_loss_weight": "mask_loss_weight",
+              "l1_pixel_loss_weight": "pixel_loss_weight", "bbox_pred_loss_weight": "box_loss_weight",
+              "discriminator_loss_weight": "gan_loss_weight", "d_obj_weight": "d_obj_weight",
+              "d_img_weight": "d_img_weight", "ac_loss_weight": "ac_loss_weight", "d_obj_arch": "d_obj_arch",
+              "d_img_arch": "d_img_arch", "crop_size": "crop_size", "d_normalization": "d_normalization"}
+
+
+def import_sg2im_run(a: argparse.Namespace) -> str:
+    import json
+
+    from configs import sg2im as cfg
+    from t2i_tf.data import scene_graph as sg
+    from t2i_tf.import_torch import sg2im as imp
+
+    sd, kwargs, train_args = imp.read_checkpoint(a.checkpoint)
+    expect(sd, "sg2im Sg2ImModel", a.checkpoint)
+    if a.vocab:
+        try:
+            with open(a.vocab, encoding="utf-8") as f:
+                vocab = json.load(f)
+        except (OSError, ValueError) as e:
+            raise UserError(f"--vocab={a.vocab}: not a readable JSON vocabulary ({type(e).__name__}: {e})") from None
+        vocab = imp.check_vocab(vocab, a.vocab)
+    else:
+        if kwargs.get("vocab") is None:
+            raise UserError(f"{a.checkpoint} has no model_kwargs['vocab']: give the vocab.json it was trained with "
+                            "(--vocab)")
+        vocab = imp.check_vocab(kwargs["vocab"], f"{a.checkpoint} model_kwargs['vocab']")
+    info = _records_info(a.data_dir, "sg2im")
+    names, predicates, dataset = sg.OBJECT_NAMES, sg.PREDICATES, "CSS scene-graph"
+    try:  # Visual Genome / COCO-Stuff records carry their vocabulary (t2i_tf/data/scene_graph_records.py)
+        from t2i_tf.data import scene_graph_records as sgr
+    except ImportError:
+        sgr = None
+    if sgr is not None and sgr.is_scene_graph_dir(info):
+        records_vocab = sgr.read_vocab(a.data_dir)
+        names, predicates, dataset = records_vocab.object_names, records_vocab.predicates, records_vocab.dataset
+    try:
+        rows = imp.vocab_rows(vocab, names, predicates)
+    except UserError as e:
+        raise UserError(f"the checkpoint's vocabulary ({len(vocab['object_idx_to_name'])} objects, e.g. "
+                        f"{', '.join(map(repr, vocab['object_idx_to_name'][1:4]))}) is not the {dataset} one of "
+                        f"--data_dir={a.data_dir} ({e}); give the records of the dataset it was trained on") from None
+    g = imp.generator_config(sd, kwargs)
+    if abs(g["slope"] - 0.2) > 1e-9:
+        raise UserError(f"model_kwargs activation {kwargs.get('activation')!r} (slope {g['slope']}): the sg2im task's "
+                        "refinement network uses leaky ReLU 0.2 (activation 'leakyrelu-0.2', train.py:103)")
+    config = dict(cfg.PAPER, data_dir=a.data_dir, image_size=g["image_size"], object_embedding_dim=g["embedding_dim"],
+                  gconv_dim=g["gconv_dim"], gconv_hidden_dim=g["gconv_hidden_dim"], gconv_layers=g["gconv_layers"],
+                  gconv_pooling=g["gconv_pooling"], refinement_dims=",".join(map(str, g["refinement_dims"])),
+                  crn_normalization=g["normalization"], layout_noise_dim=g["layout_noise_dim"],
+                  mask_size=g["mask_size"], box_net_final_relu=True)
+    for official, ours in SG2IM_ARGS.items():
+        if official in train_args and isinstance(train_args[official], (int, float, str)):
+            config[ours] = type(cfg.PAPER[ours])(train_args[official])
+    write_run("sg2im", config, a.workdir, lambda task: imp.assign_generator(task.generator, sd, *rows))
+    return (f"sg2im generator ({g['image_size']} px, {g['gconv_layers']} graph convolutions, refinement "
+            f"{config['refinement_dims']}; the discriminators keep their initial weights) -> {a.workdir}")
+
+
 IMPORTERS = {"tirg": import_tirg_run, "stackgan": import_stackgan_run, "damsm": import_damsm_run,
-             "attngan": import_attngan_run}
+             "attngan": import_attngan_run, "sg2im": import_sg2im_run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

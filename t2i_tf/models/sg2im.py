@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+
 def _numbered(owner: Any, prefix: str, layers: list) -> int:
     """Set ``layers`` as attributes ``<prefix>0``, ``<prefix>1``, ... (checkpoints track named attributes, not layers
     in lists, as the project's other models do); returns how many."""
@@ -192,13 +193,18 @@ class MaskNet(keras.layers.Layer):
         _numbered(self, "conv", [keras.layers.Conv2D(dim, 3, padding="same", name=f"conv{k}") for k in range(steps)])
         self.out = keras.layers.Conv2D(1, 1, name="output_conv")
 
-    def call(self, vecs: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def call(self, vecs: tf.Tensor, obj_mask: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+        """vecs [B, O, D] -> mask logits [B, O, M, M]. In training the BatchNorms' batch statistics are those of the
+        real objects (``obj_mask`` [B, O]), as the official packed batch (no padding slots) has them."""
         b, o = tf.shape(vecs)[0], tf.shape(vecs)[1]
         x = tf.reshape(vecs, [-1, 1, 1, int(vecs.shape[-1])])
+        valid = None if obj_mask is None else tf.reshape(tf.cast(obj_mask, tf.bool), [-1])
         for k in range(self.steps):
             norm, conv = getattr(self, f"norm{k}"), getattr(self, f"conv{k}")
             x = tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
-            x = tf.nn.relu(conv(norm(x, training=training)))
+            mask = None if valid is None else tf.broadcast_to(valid[:, None, None], tf.shape(x)[:3])
+            # tf.identity: Keras attaches the BN mask to its output, which Conv2D would warn about and drop
+            x = tf.nn.relu(conv(tf.identity(norm(x, training=training, mask=mask))))
         logits = tf.reshape(self.out(x), [b, o, self.mask_size, self.mask_size])
         return logits
 
@@ -210,12 +216,16 @@ class Sg2ImGenerator(keras.Model):
     make the layout when given, else the predicted ones; ``noise`` [B, H, W, layout_noise_dim] (default zeros).
     Build it with objects and triples only (Keras traces its default signature from that first call). Returns
     ``{"images": [B, S, S, 3], "boxes": [B, O, 4], "mask_logits": [B, O, M, M] | None, "layout": [B, S, S, D]}``.
+    ``box_net_final_relu=True`` is the official box net (a ReLU on the box coordinates); ``slope`` is the leaky
+    ReLU slope of the refinement network. With the weights of an official checkpoint
+    (t2i_tf/import_torch/sg2im.py) it computes the official ``Sg2ImModel.forward`` (tests/import_torch/test_sg2im.py).
     """
 
     def __init__(self, num_objects: int, num_predicates: int, image_size: int, embedding_dim: int = 128,
                  gconv_dim: int = 128, gconv_hidden_dim: int = 512, gconv_layers: int = 5, gconv_pooling: str = "avg",
                  refinement_dims: tuple[int, ...] = (1024, 512, 256, 128, 64), normalization: str = "batch",
-                 slope: float = 0.2, mask_size: int = 16, layout_noise_dim: int = 32, **kwargs: Any):
+                 slope: float = 0.2, mask_size: int = 16, layout_noise_dim: int = 32,
+                 box_net_final_relu: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         if image_size % 2 ** len(refinement_dims):
             raise ValueError(f"image_size {image_size} must be divisible by 2^{len(refinement_dims)} (one halving "
@@ -230,9 +240,11 @@ class Sg2ImGenerator(keras.Model):
             raise ValueError("gconv_layers must be >= 1")
         self.num_gconvs = _numbered(self, "gconv", [GraphTripleConv(gconv_dim, gconv_hidden_dim, gconv_pooling,
                                                                     name=f"gconv{k}") for k in range(gconv_layers)])
-        # sg2im/model.py:77-78 builds the box net with build_mlp's final ReLU, which can zero a coordinate for good
-        # (no gradient once its pre-activation is negative everywhere); here the box outputs are linear.
-        self.box_net = MLP([gconv_hidden_dim, 4], final_relu=False, name="box_net")
+        # sg2im/model.py:77-78 builds the box net with build_mlp's final ReLU (``box_net_final_relu=True``, the
+        # official network), which can zero a coordinate for good (no gradient once its pre-activation is negative
+        # everywhere); by default the box outputs are linear.
+        self.box_net_final_relu = bool(box_net_final_relu)
+        self.box_net = MLP([gconv_hidden_dim, 4], final_relu=self.box_net_final_relu, name="box_net")
         self.mask_net = MaskNet(gconv_dim, mask_size, name="mask_net") if mask_size > 0 else None
         self.refinement = RefinementNetwork(list(refinement_dims), normalization, slope, name="refinement_net")
 
@@ -252,7 +264,7 @@ class Sg2ImGenerator(keras.Model):
         obj_mask = objects > 0
         vecs = self.encode(objects, triples, training=training)
         boxes = self.box_net(vecs, training=training)
-        mask_logits = self.mask_net(vecs, training=training) if self.mask_net is not None else None
+        mask_logits = self.mask_net(vecs, obj_mask, training=training) if self.mask_net is not None else None
         layout_boxes = boxes if boxes_gt is None else boxes_gt
         if mask_logits is None:  # sg2im/layout.py boxes_to_layout: the vector over the whole box
             b, o = tf.shape(objects)[0], tf.shape(objects)[1]
@@ -368,5 +380,5 @@ def box_iou(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     lo = tf.maximum(a[..., :2], b[..., :2])
     hi = tf.minimum(a[..., 2:], b[..., 2:])
     inter = tf.reduce_prod(tf.nn.relu(hi - lo), axis=-1)
-    area = lambda x: tf.nn.relu(x[..., 2] - x[..., 0]) * tf.nn.relu(x[..., 3] - x[..., 1])  # noqa: E731
+    area = lambda x: tf.nn.relu(x[..., 2] - x[..., 0]) * tf.nn.relu(x[..., 3] - x[..., 1])
     return inter / tf.maximum(area(a) + area(b) - inter, 1e-8)

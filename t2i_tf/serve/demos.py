@@ -245,10 +245,12 @@ class Demo:
         n, seed = _integer(payload, "num_samples", 4, 1, MAX_SAMPLES), _seed(payload)
         if not text.startswith("{") and text.lower().endswith(".json"):
             raise UserError("the server reads no files: give the scene graph as inline JSON ({...}) or a caption")
-        objects, triples = sg.pad_graphs([sg.read_graph(text, sg.MAX_CSS_OBJECTS)])
+        vocab, most = graph_vocab(self.model.description)
+        objects, triples = sg.pad_graphs([sg.read_graph(text, most, vocab)])
         if not (objects > sg.IMAGE_ID).any():
-            raise UserError(f"no object found in {text[:80]!r}: describe objects as 'a large red circle at the top "
-                            "left' or give a JSON graph")
+            raise UserError(f"no object found in {text[:80]!r}: " + (
+                "describe objects as 'a large red circle at the top left' or give a JSON graph"
+                if vocab is sg.CSS_VOCAB else f"give a JSON graph of {vocab.dataset} objects"))
         out = self.model.call_tensors("generate", {"objects": np.repeat(objects, n, 0).astype(np.int32),
                                                    "triples": np.repeat(triples, n, 0).astype(np.int32),
                                                    "seed": np.int64(seed)})
@@ -346,3 +348,17 @@ def _resize(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(image).resize(shape[1::-1]))
+
+
+def graph_vocab(description: dict[str, Any]) -> tuple[Any, int]:
+    """(vocabulary, most objects per graph) of an sg2im export: CSS's (captions readable) unless the export was
+    trained on other scene-graph records (Visual Genome, COCO-Stuff), whose names its description lists."""
+    from t2i_tf.data import scene_graph as sg
+
+    dataset = description.get("dataset", "css")
+    most = int(description.get("max_objects", sg.MAX_CSS_OBJECTS))
+    if dataset == "css":
+        return sg.CSS_VOCAB, most
+    return sg.GraphVocab(str(dataset), tuple(description["object_names"]), tuple(description["predicates"]),
+                         frozenset(description.get("image_predicates", [sg.IN_IMAGE])),
+                         frozenset(description.get("unused_object_names", []))), most

@@ -1,7 +1,10 @@
 """sg2im (Johnson et al., CVPR 2018) as a Task for the one Trainer: scene graphs -> images.
 
-Data: captioned CSS records (datasets/css/captions.py); each record's ``scene_cells`` become its scene graph and
-ground-truth layout in the tf.data pipeline (t2i_tf/data/scene_graph.py), so no converter of its own is needed.
+Data: captioned CSS records (datasets/css/captions.py), whose ``scene_cells`` become each record's scene graph and
+ground-truth layout in the tf.data pipeline (t2i_tf/data/scene_graph.py); or the scene-graph records of Visual Genome /
+COCO-Stuff (datasets/vg, datasets/coco_stuff; read by t2i_tf/data/scene_graph_records.py), with the vocabulary of
+their vocab.json. VG records have no masks: the mask loss is then off, as google/sg2im computes it only when the data
+has masks (scripts/train.py:408), and the predicted masks shape the layout.
 
 One step, as google/sg2im scripts/train.py: the generator draws each image from its graph with the GROUND-TRUTH
 boxes and masks in the layout (train.py:527) and is updated on
@@ -24,13 +27,20 @@ import numpy as np
 import tensorflow as tf
 
 from t2i_tf.data import scene_graph as sg
+from t2i_tf.data import scene_graph_records as sgr
 from t2i_tf.data.pixels import to_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import SCENE_CELLS, t2i_dataset
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
 from t2i_tf.models.noise import NOISE_RULE, SAMPLES_STREAM, generator_noise
-from t2i_tf.models.sg2im import ObjectDiscriminator, PatchDiscriminator, Sg2ImGenerator, box_iou, parse_arch
+from t2i_tf.models.sg2im import (
+    ObjectDiscriminator,
+    PatchDiscriminator,
+    Sg2ImGenerator,
+    box_iou,
+    parse_arch,
+)
 from t2i_tf.tasks.base import GeneratorTask
 from t2i_tf.tasks.gan_cls import image_grid
 
@@ -64,18 +74,28 @@ class Sg2ImTask(GeneratorTask):
     name = "sg2im"
     architecture_keys = ("image_size", "object_embedding_dim", "gconv_dim", "gconv_hidden_dim", "gconv_layers",
                          "refinement_dims", "crn_normalization", "layout_noise_dim", "mask_size", "d_img_arch",
-                         "d_obj_arch", "d_obj_dim", "d_normalization", "crop_size")
+                         "d_obj_arch", "d_obj_dim", "d_normalization", "crop_size", "box_net_final_relu")
 
     # ------------------------------------------------------------------ setup
     def prepare(self, workdir: str) -> None:
         c = self.config
         self.data_dir = c["data_dir"]
         info = read_info(self.data_dir)
-        if info.get("format") != "t2i-v1" or SCENE_CELLS not in (info.get("extra_int64") or {}):
-            raise UserError(f"{self.data_dir} has no scene_cells: sg2im reads captioned CSS records "
-                            "(python -m datasets.css.captions, or no --data_dir for the embedded ones); "
-                            "a Visual Genome / COCO-Stuff converter is not written yet")
-        self.eval_split = "test" if "test" in info.get("splits", {}) else "train"
+        self.graph_records = sgr.is_scene_graph_dir(info)
+        if self.graph_records:
+            self.vocab = sgr.read_vocab(self.data_dir)
+            self.graph_sizes = sgr.graph_sizes(info)
+            self.records_have_masks = int(info.get("mask_size") or 0) > 0
+        elif info.get("format") == "t2i-v1" and SCENE_CELLS in (info.get("extra_int64") or {}):
+            self.vocab, self.graph_sizes, self.records_have_masks = sg.CSS_VOCAB, (sg.CSS_NUM_SLOTS, 0), True
+        else:
+            raise UserError(f"{self.data_dir} holds neither scene graphs nor scene_cells: sg2im reads captioned CSS "
+                            "records (python -m datasets.css.captions, or no --data_dir for the embedded ones) or "
+                            "Visual Genome / COCO-Stuff records (python -m datasets.vg.convert / "
+                            "datasets.coco_stuff.convert)")
+        splits = info.get("splits", {})
+        filled = [s for s in ("test", "val", "train") if (splits.get(s) or {}).get("num_examples", 0) > 0]
+        self.eval_split = filled[0] if filled else "train"
         self.image_size = int(c["image_size"])
         self.dims = refinement_dims(c["refinement_dims"])
         if self.image_size % 2 ** len(self.dims):
@@ -96,6 +116,9 @@ class Sg2ImTask(GeneratorTask):
                     raise UserError(f"--{key} {c[key]} shrinks a --{size_key} {c[size_key]} input to nothing; "
                                     "use fewer or smaller convolutions")
         self.mask_size = m
+        if m and not self.records_have_masks and float(c["mask_loss_weight"]) > 0:
+            print(f"note: {self.vocab.dataset} records have no masks: no mask loss (as google/sg2im on VG); the "
+                  "predicted masks shape the layout", flush=True)
         self.noise_dim = int(c["layout_noise_dim"])
         self.use_d_img = float(c["gan_loss_weight"]) > 0 and float(c["d_img_weight"]) > 0
         self.use_d_obj = float(c["gan_loss_weight"]) > 0 and float(c["d_obj_weight"]) > 0
@@ -108,12 +131,13 @@ class Sg2ImTask(GeneratorTask):
         s = self.image_size
         with strategy.scope():
             self.generator = Sg2ImGenerator(
-                sg.NUM_OBJECT_IDS, sg.NUM_PREDICATES, s, int(c["object_embedding_dim"]), int(c["gconv_dim"]),
-                int(c["gconv_hidden_dim"]), int(c["gconv_layers"]), c["gconv_pooling"], self.dims,
-                c["crn_normalization"], 0.2, self.mask_size, self.noise_dim, name="generator")
-            g = sg.graph_from_cells(tf.constant([[1, 0, 0, 0, 30, 0, 0, 0, 0]] * 2), self.mask_size)
-            self.generator({"objects": g["objects"], "triples": g["triples"]})
-            adam = dict(learning_rate=float(c["learning_rate"]), beta_1=float(c["beta1"]), beta_2=float(c["beta2"]))
+                self.vocab.num_object_ids, self.vocab.num_predicates, s, int(c["object_embedding_dim"]),
+                int(c["gconv_dim"]), int(c["gconv_hidden_dim"]), int(c["gconv_layers"]), c["gconv_pooling"], self.dims,
+                c["crn_normalization"], 0.2, self.mask_size, self.noise_dim,
+                box_net_final_relu=bool(c.get("box_net_final_relu", False)), name="generator")
+            objects, triples = tf.constant([[sg.IMAGE_ID, 2]] * 2), tf.constant([[[1, 0, 0]]] * 2)
+            self.generator({"objects": objects, "triples": triples})
+            adam = {"learning_rate": float(c["learning_rate"]), "beta_1": float(c["beta1"]), "beta_2": float(c["beta2"])}
             self.g_optimizer = keras.optimizers.Adam(name="g_optimizer", **adam)
             self.g_optimizer.build(self.generator.trainable_variables)
             if self.use_d_img:
@@ -122,9 +146,9 @@ class Sg2ImTask(GeneratorTask):
                 self.d_img_optimizer = keras.optimizers.Adam(name="d_img_optimizer", **adam)
                 self.d_img_optimizer.build(self.d_img.trainable_variables)
             if self.use_d_obj:
-                self.d_obj = ObjectDiscriminator(c["d_obj_arch"], sg.NUM_OBJECT_IDS, int(c["crop_size"]),
+                self.d_obj = ObjectDiscriminator(c["d_obj_arch"], self.vocab.num_object_ids, int(c["crop_size"]),
                                                  int(c["d_obj_dim"]), c["d_normalization"], 0.2, name="d_obj")
-                self.d_obj((tf.zeros([2, s, s, 3]), g["boxes"]))
+                self.d_obj((tf.zeros([2, s, s, 3]), tf.constant([[[0.0, 0.0, 1.0, 1.0], [0.2, 0.2, 0.6, 0.6]]] * 2)))
                 self.d_obj_optimizer = keras.optimizers.Adam(name="d_obj_optimizer", **adam)
                 self.d_obj_optimizer.build(self.d_obj.trainable_variables)
             self.rng = tf.random.Generator.from_seed(int(c.get("seed", 0)))
@@ -143,11 +167,24 @@ class Sg2ImTask(GeneratorTask):
         g = sg.graph_from_cells(b[SCENE_CELLS], self.mask_size)
         return {"image": b["image"], SCENE_CELLS: b[SCENE_CELLS], **g}
 
+    def eval_batches(self, num_images: int, batch_size: int, split: str | None = None):
+        """The first ``num_images`` records of ``split`` (default: the held-out one) with their graphs (scene-graph
+        records: as the reader builds them when not training)."""
+        if not self.graph_records:
+            yield from super().eval_batches(num_images, batch_size, split)
+            return
+        yield from sgr.held_out_graph_batches(self.data_dir, split or self.eval_split, self.image_size, num_images,
+                                              batch_size, self.mask_size)
+
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
-        ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True, seed=seed,
-                         input_context=input_context, random_flip=False, random_crop=False)
-        ds = ds.map(self.model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+        if self.graph_records:
+            ds = sgr.scene_graph_dataset(self.data_dir, "train", per_replica, self.image_size, training=True,
+                                         seed=seed, input_context=input_context, mask_size=self.mask_size)
+        else:
+            ds = t2i_dataset(self.data_dir, "train", per_replica, self.image_size, training=True, seed=seed,
+                             input_context=input_context, random_flip=False, random_crop=False)
+            ds = ds.map(self.model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
         if float(self.config["triple_dropout"]) > 0:
             pid = input_context.input_pipeline_id
             stream = tf.constant(seed * 1009 + pid, tf.int64)
@@ -179,7 +216,7 @@ class Sg2ImTask(GeneratorTask):
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         c = self.config
         gb = self.global_batch_size
-        avg = lambda x: tf.nn.compute_average_loss(x, global_batch_size=gb)  # noqa: E731
+        avg = lambda x: tf.nn.compute_average_loss(x, global_batch_size=gb)
         images, objects, boxes = batch["image"], batch["objects"], batch["boxes"]
         masks = batch.get("masks")
         obj_mask = objects > 0
@@ -196,7 +233,7 @@ class Sg2ImTask(GeneratorTask):
             box = per_image_mean(self._box_loss(out["boxes"], boxes), obj_mask)
             total = float(c["pixel_loss_weight"]) * pixel + float(c["box_loss_weight"]) * box
             metrics.update(pixel_loss=pixel, box_loss=box)
-            if out["mask_logits"] is not None and float(c["mask_loss_weight"]) > 0:
+            if out["mask_logits"] is not None and masks is not None and float(c["mask_loss_weight"]) > 0:
                 bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=masks, logits=out["mask_logits"])
                 mask_loss = per_image_mean(tf.reduce_mean(bce, axis=[2, 3]), obj_mask)
                 total += float(c["mask_loss_weight"]) * mask_loss
@@ -261,11 +298,12 @@ class Sg2ImTask(GeneratorTask):
 
     def layout_metrics(self, boxes_pred: tf.Tensor, batch: dict[str, tf.Tensor]) -> dict[str, np.ndarray]:
         """Per real object (not the image node): IoU of the predicted and true boxes, and whether the predicted box's
-        centre lies in the object's true cell."""
+        centre lies in the 3 x 3 grid cell of the true box's centre (for CSS: the object's cell)."""
         real = (batch["objects"] > 1).numpy()
+        true = batch["boxes"].numpy()
         iou = box_iou(boxes_pred, batch["boxes"]).numpy()
-        cell = self._cell_of(boxes_pred.numpy())
-        return {"iou": iou[real], "cell": (cell == batch["cells"].numpy())[real], "true": batch["boxes"].numpy()[real]}
+        cell = self._cell_of(boxes_pred.numpy()) == self._cell_of(true)
+        return {"iou": iou[real], "cell": cell[real], "true": true[real]}
 
     @staticmethod
     def _cell_of(boxes: np.ndarray) -> np.ndarray:
@@ -292,6 +330,11 @@ class Sg2ImTask(GeneratorTask):
                               "with IoU > 0.5, layout_box_cell_accuracy = share whose centre is in the object's true "
                               "cell; layout_reference_*: one constant box (the most frequent true box) for every "
                               "object, a graph-ignoring layout"}
+        if self.graph_records:
+            note = (f"not applicable: the CSS semantic metrics (--css_classifier) read CSS scenes; these are "
+                    f"{self.vocab.dataset} scene graphs, scored by their layout")
+            print(f"note: CSS semantic accuracy {note}", flush=True)
+            protocol["css_semantic"] = note
         return metrics, protocol
 
     def layout_scores(self, num_images: int, batch_size: int, seed: int) -> dict[str, float]:
@@ -347,9 +390,12 @@ class Sg2ImTask(GeneratorTask):
                          constant_values=-1)
         if mode == "empty":
             return objects, triples
-        from t2i_tf.eval.css_semantic import text_ignoring_partners
+        if SCENE_CELLS in batch:
+            from t2i_tf.eval.css_semantic import text_ignoring_partners
 
-        partner = text_ignoring_partners(batch[SCENE_CELLS].numpy(), seed)
+            partner = text_ignoring_partners(batch[SCENE_CELLS].numpy(), seed)
+        else:  # scene-graph records: the next record's graph
+            partner = np.roll(np.arange(n), -1) if n > 1 else np.full([n], -1)
         use = tf.constant(partner >= 0)
         idx = tf.constant(np.maximum(partner, 0))
         return (tf.where(use[:, None], tf.gather(batch["objects"], idx), objects),
@@ -364,21 +410,28 @@ class Sg2ImTask(GeneratorTask):
         return None
 
     def eval_protocol(self) -> dict[str, Any]:
+        graphs = ("each record's scene graph as t2i_tf/data/scene_graph_records.py builds it when not training"
+                  if self.graph_records else "each record's scene graph from its scene_cells (t2i_tf/data/scene_graph.py)")
         return {"model": "sg2im", "image_size": self.image_size, "eval_split": self.eval_split,
                 "data_dir": os.path.abspath(self.data_dir), "eval_graph": self.config["eval_graph"],
-                "graphs": "each record's scene graph from its scene_cells (t2i_tf/data/scene_graph.py); images from "
-                          "the predicted boxes and masks",
+                "dataset": self.vocab.dataset, "graphs": graphs + "; images from the predicted boxes and masks",
                 "text_encoder": "none (graph convolutions over the scene graph)"}
+
+    @property
+    def max_objects(self) -> int:
+        """The most objects a graph may have (without the image node): the records' padded graph size."""
+        return self.graph_sizes[0] - 1 if self.graph_records else sg.MAX_CSS_OBJECTS
 
     # ---------------------------------------------------------------- generate
     def generate(self, captions: list[str] | None, num_samples: int, seed: int = 0, source_image: Any = None,
                  max_rows: int = 4) -> dict[str, Any]:
         """``num_samples`` images per graph: each of ``captions`` is a scene graph JSON file (``*.json``), inline
-        JSON or a CSS caption; None: the first held-out graphs. Layout noise as the export draws it."""
+        JSON or (CSS) a caption, read with the records' vocabulary; None: the first held-out graphs. Layout noise as
+        the export draws it."""
         if num_samples < 1:
             raise UserError(f"--num_samples must be >= 1; got {num_samples}")
         if captions:
-            objects, triples = sg.pad_graphs([sg.read_graph(t, sg.MAX_CSS_OBJECTS) for t in captions])
+            objects, triples = sg.pad_graphs([sg.read_graph(t, self.max_objects, self.vocab) for t in captions])
             objects, triples = tf.constant(objects), tf.constant(triples)
         else:
             b = self._eval_batch()
@@ -406,7 +459,9 @@ class Sg2ImTask(GeneratorTask):
                                                    "seed": "int64 scalar"},
                                         "outputs": {"images": f"uint8 [N,{s},{s},3]",
                                                     "boxes": "float32 [N,O,4] (x0, y0, x1, y1 in [0, 1])"}}},
-            "graph": sg.GRAPH_RULE, "object_names": list(sg.OBJECT_NAMES), "predicates": list(sg.PREDICATES),
+            "graph": sg.GRAPH_RULE, "dataset": self.vocab.dataset, "object_names": list(self.vocab.object_names),
+            "predicates": list(self.vocab.predicates), "unused_object_names": sorted(self.vocab.unused_names),
+            "image_predicates": sorted(self.vocab.image_predicates), "max_objects": self.max_objects,
             "json_graph": "t2i_tf.data.scene_graph.encode_graph: {\"objects\": [names], \"relationships\": "
                           "[[i, predicate, j | \"image\"]]}; the image node is slot 0",
             "noise": NOISE_RULE + "; the layout noise is that z with z_dim = S*S*layout_noise_dim, reshaped [N,S,S,C]"}

@@ -8,8 +8,14 @@ import tensorflow as tf
 from t2i_tf.data import scene_graph as sg
 from t2i_tf.data.css_cells import encode_object
 from t2i_tf.errors import UserError
-from t2i_tf.models.sg2im import (GraphTripleConv, ObjectDiscriminator, PatchDiscriminator, Sg2ImGenerator, box_iou,
-                                 masks_to_layout)
+from t2i_tf.models.sg2im import (
+    GraphTripleConv,
+    ObjectDiscriminator,
+    PatchDiscriminator,
+    Sg2ImGenerator,
+    box_iou,
+    masks_to_layout,
+)
 
 
 def test_graph_conv_averages_each_objects_triple_outputs_as_numpy():
@@ -23,9 +29,9 @@ def test_graph_conv_averages_each_objects_triple_outputs_as_numpy():
     conv = GraphTripleConv(dout, h)
     new_obj, new_pred = conv(tf.constant(obj), tf.constant(pred), tf.constant(s), tf.constant(oo), tf.constant(mask))
     w = [v.numpy() for v in conv.net1.weights] + [v.numpy() for v in conv.net2.weights]
-    relu = lambda x: np.maximum(x, 0)  # noqa: E731
-    net1 = lambda x: relu(relu(x @ w[0] + w[1]) @ w[2] + w[3])  # noqa: E731
-    net2 = lambda x: relu(relu(x @ w[4] + w[5]) @ w[6] + w[7])  # noqa: E731
+    relu = lambda x: np.maximum(x, 0)
+    net1 = lambda x: relu(relu(x @ w[0] + w[1]) @ w[2] + w[3])
+    net2 = lambda x: relu(relu(x @ w[4] + w[5]) @ w[6] + w[7])
     expected = np.zeros([b, o, dout], np.float32)
     for i in range(b):
         pooled, count = np.zeros([o, h]), np.zeros(o)
@@ -127,3 +133,21 @@ def test_generator_and_discriminator_shapes():
     assert real.shape == (2, 10) and logits.shape == (2, 10, sg.NUM_OBJECT_IDS)
     np.testing.assert_allclose(box_iou(tf.constant([0.0, 0.0, 0.5, 0.5]), tf.constant([0.25, 0.0, 0.75, 0.5])), 1 / 3,
                                rtol=1e-6)
+
+
+def test_padding_slots_change_neither_outputs_nor_train_mode_batch_statistics():
+    """Padding per image is the official packed batch: extra empty object slots (and -1 triple rows) leave the real
+    objects' boxes and masks the same, in training too (the mask net's BatchNorms see the real objects only)."""
+    gen = Sg2ImGenerator(10, 5, 8, 8, 8, 8, 2, refinement_dims=(8, 4), mask_size=4, layout_noise_dim=0,
+                         box_net_final_relu=True)
+    objects = np.array([[1, 3, 4], [1, 2, 0]], np.int32)
+    triples = np.array([[[1, 2, 2], [1, 0, 0], [2, 0, 0]], [[1, 3, 0], [-1, -1, -1], [-1, -1, -1]]], np.int32)
+    wide_o = np.pad(objects, [[0, 0], [0, 3]])
+    wide_t = np.pad(triples, [[0, 0], [0, 2], [0, 0]], constant_values=-1)
+    a = gen({"objects": objects, "triples": triples}, training=True)
+    b = gen({"objects": wide_o, "triples": wide_t}, training=True)
+    real = objects > 0
+    np.testing.assert_allclose(b["mask_logits"].numpy()[:, :3][real], a["mask_logits"].numpy()[real], atol=1e-5)
+    np.testing.assert_allclose(b["boxes"].numpy()[:, :3][real], a["boxes"].numpy()[real], atol=1e-6)
+    assert (a["boxes"].numpy() >= 0).all()  # box_net_final_relu: the official ReLU on the coordinates
+    np.testing.assert_allclose(b["images"].numpy(), a["images"].numpy(), atol=1e-5)
