@@ -28,9 +28,23 @@ def test_cub_runs_get_their_own_default_workdir_and_flips(cub_records, tmp_path,
     # a resumed run keeps what it was trained with; a flag given wins over the dataset's choice
     proc = run_cli("--model=gan_cls", "--image_size=16", f"--data_dir={cub_records}", "--num_iters=2")
     assert "note: cub records" not in proc.stdout and "from step 1" in proc.stdout
-    run_cli("--model=gan_cls", "--preset=test", "--image_size=16", f"--data_dir={cub_records}", "--num_iters=1",
-            "--random_flip=false", f"--workdir={tmp_path / 'noflip'}")
-    assert json.load(open(tmp_path / "noflip" / "config.json"))["config"]["random_flip"] is False
+
+
+def test_a_random_flip_given_on_the_command_line_wins_over_the_datasets_choice():
+    from absl import flags
+
+    from configs import gan_cls
+    from t2i_tf import cli
+
+    try:
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["main.py", "--model=gan_cls", "--preset=test", "--random_flip=false"])
+        assert cli.apply_dataset_settings(cli.resolve_config(gan_cls.SCHEMA), gan_cls.SCHEMA, "cub")["random_flip"] is False
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["main.py", "--model=gan_cls", "--preset=test"])
+        assert cli.apply_dataset_settings(cli.resolve_config(gan_cls.SCHEMA), gan_cls.SCHEMA, "cub")["random_flip"] is True
+    finally:
+        flags.FLAGS.unparse_flags()
 
 
 def test_css_layout_encoders_of_the_cpu_presets_turn_back_on_other_datasets(capsys):
