@@ -145,6 +145,11 @@ FIELDS: dict[str, Field] = {
     "stage2_size": Field(int, "stackgan: Stage-II output size.", check=_p),
     "stage1_workdir": Field(str, "stackgan --stage=2: the trained Stage-I run."),
     "tirg_workdir": Field(str, "stackgan_tirg: the trained --model=tirg run whose composed features condition it."),
+    "source_skip": Field(bool, "stackgan_tirg: the generator also sees the source image (a conv encoder's maps joined "
+                               "to the decoder at every resolution, U-Net style; the output a mask composite of "
+                               "drawn and source pixels), besides the composed feature."),
+    "edit_l1": Field(float, "stackgan_tirg --source_skip: weight (x l1_coef) of an extra L1 over the pixels where the "
+                            "target differs from the source (the edit), averaged over those pixels.", check=_nn),
     "c_dim": Field(int, "Conditioning augmentation size.", check=_p),
     "ca_activation": Field(str, "StackGAN conditioning augmentation: relu (Linear(E -> 2 c_dim) + ReLU, StackGAN's) | "
                                 "glu (Linear(E -> 4 c_dim) + GLU, StackGAN++ / AttnGAN's).", choices=("relu", "glu")),

@@ -144,6 +144,11 @@ class GeneratorTask(Task):
         same held-out records: (metrics, their protocol). None by default."""
         return {}, {}
 
+    def css_metrics(self, pred_cells: Any, target_cells: Any) -> tuple[dict[str, float], dict[str, Any]]:
+        """Metrics of the CSS classifier's cells of the generated images (the eval's first N records, in order) that
+        only this model has (e.g. stackgan_tirg's edited cells): (metrics, their protocol). None by default."""
+        return {}, {}
+
 
 class RetrievalTask(Task):
     """A Task that ranks gallery images for a (source image, modification text) query: --mode=retrieve."""
