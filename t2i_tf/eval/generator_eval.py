@@ -16,7 +16,9 @@ Real-image statistics use the same records' images at the generator's resolution
 
 Memory is bounded whatever ``--eval_batch_size`` is: every feature extractor (Inception, ``--fid_model``, the
 CSS classifier, the matching encoders) sees at most ``EVAL_CHUNK`` images at a time (features do not depend on
-the chunking); the generator draws each batch whole (its noise is defined per batch).
+the chunking). A generator that declares ``draws_rows`` (``generate_images(batch, seed, rows=(start, stop))``
+gives those rows of the whole batch's images: the batch's noise, cut) draws ``EVAL_CHUNK`` images at a time too;
+others draw each batch whole (the noise is defined per batch, so a batch cannot simply be split).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ class EvalOptions:
 
 # Images per call of a feature extractor during evaluation: bounds the activations' memory whatever the eval batch
 # (DAMSM paper preset, eval batch 100 through Inception at 299 px, --mode=eval: peak RSS 4232 MiB whole, 2314 MiB in
-# chunks of 16; bench/peak_memory.py's synthetic records, same losses).
+# chunks of 16; bench/peak_memory.py's synthetic records, same losses). The generator too, when its task draws rows
+# (AttnGAN paper, --mode=eval --eval_images=100, eval batch 50: 7071 MiB drawing each batch whole, 4028 MiB in rows of
+# 16, the same metrics).
 EVAL_CHUNK = 16
 
 
@@ -85,6 +89,17 @@ def _batch_rows(batch: dict[str, Any], start: int, stop: int, n: int) -> dict[st
     """Rows [start, stop) of every per-example value of ``batch`` (those with ``n`` rows)."""
     return {k: (v[start:stop] if getattr(v, "shape", None) is not None and len(v.shape) and int(v.shape[0]) == n
                 else v) for k, v in batch.items()}
+
+
+def generate_in_chunks(task: Any, batch: dict[str, Any], seed: tuple[int, int], size: int | None = None) -> tf.Tensor:
+    """``quantized(task.generate_images(batch, seed))``, drawn ``size`` (default ``EVAL_CHUNK``) rows at a time when the
+    task declares ``draws_rows`` (the same images: each chunk is those rows of the whole batch's noise), else whole."""
+    size = int(size or EVAL_CHUNK)
+    n = int(batch["image"].shape[0])
+    if n <= size or not getattr(task, "draws_rows", False):  # a task class without the declaration draws whole
+        return quantized(task.generate_images(batch, seed))
+    return tf.concat([quantized(task.generate_images(batch, seed, rows=(start, min(n, start + size))))
+                      for start in range(0, n, size)], axis=0)
 
 
 def chunked_matching_features(task: Any, images: tf.Tensor, batch: dict[str, Any], size: int | None = None):
@@ -123,7 +138,7 @@ class CaptionPool:
         self.records = self._read(shard_paths(data_dir, split))
 
     @classmethod
-    def for_task(cls, task: Any) -> "CaptionPool":
+    def for_task(cls, task: Any) -> CaptionPool:
         """The pool of a generator task that reads text-to-image records with the base ``eval_batches``."""
         if type(task).eval_batches is not GeneratorTask.eval_batches:
             return cls(None, None)
@@ -235,7 +250,7 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
     pool = CaptionPool.for_task(task)
     for b_index, batch in enumerate(task.eval_batches(options.num_images, options.batch_size)):
         real = batch["image"]
-        fake = quantized(task.generate_images(batch, (options.seed, b_index)))
+        fake = generate_in_chunks(task, batch, (options.seed, b_index))
         n += int(fake.shape[0])
         class_ids.append(batch["class_id"].numpy())
         if inception is not None:
@@ -278,6 +293,9 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
         "seed": options.seed,
         "batch_size": options.batch_size,
         "feature_chunk": f"feature extractors see at most {EVAL_CHUNK} images at a time (same features, bounded memory)",
+        "generator_chunk": (f"the generator draws at most {EVAL_CHUNK} images at a time (rows of the batch's noise: the "
+                            "same images)" if getattr(task, "draws_rows", False) else "the generator draws each batch "
+                            "whole"),
         "real_images": f"the same records' images resized to {task.image_size} px (bilinear, antialiased)",
         **task.eval_protocol(),
     }
@@ -321,7 +339,11 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
             "mismatched_from": mismatched_from, "query_caption": "the first caption of each image (the one it was "
             "generated from)", "folds": options.splits, "similarity": "cosine", "seed": options.seed}
     if classifier is not None:
-        from t2i_tf.eval.css_semantic import object_recall_by_novelty, semantic_scores, text_ignoring_partners
+        from t2i_tf.eval.css_semantic import (
+            object_recall_by_novelty,
+            semantic_scores,
+            text_ignoring_partners,
+        )
 
         pred, real_pred, target = map(np.concatenate, (pred_cells, real_cells, target_cells))
         for key, value in semantic_scores(pred, target).items():
@@ -353,6 +375,9 @@ def evaluate_generator(task: GeneratorTask, options: EvalOptions) -> tuple[dict[
             "novelty": "css_object_recall_novel / _seen: object recall over target objects whose (colour, shape) is "
                        "held out of training / the others (counts in css_objects_novel / _seen)",
             "domain_fid": "Frechet distance of the classifier's pooled features, real vs generated"}
+        own_css, own_css_protocol = task.css_metrics(pred, target)  # e.g. stackgan_tirg's edited cells
+        metrics.update(own_css)
+        protocol["css_semantic"].update(own_css_protocol)
     own_metrics, own_protocol = task.model_eval_metrics(n, options.batch_size, options.seed)
     metrics.update(own_metrics)
     protocol.update(own_protocol)

@@ -231,17 +231,27 @@ class AttnGanTask(GeneratorTask):
         return (generator or self.sampling_generator)((z, sentence, words, mask, None), training=False)
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """On a fixed held-out batch: mean D outputs of the last stage, and the DAMSM top-1 of generated images."""
+        """On a fixed held-out batch: mean D outputs of the last stage, and the DAMSM top-1 of generated images.
+        Drawn and scored ``EVAL_CHUNK`` images at a time (the batch's noise, cut: the same numbers, bounded memory)."""
+        from t2i_tf.eval.generator_eval import EVAL_CHUNK
+
         b = self._eval_batch()
         n = int(b["image"].shape[0])
-        fake = self.images_for(b["tokens"], self._noise(n, (int(self.config["seed"]), SAMPLES_STREAM)))
+        z = self._noise(n, (int(self.config["seed"]), SAMPLES_STREAM))
         _, sentence, _ = self.text_features(b["tokens"])
         d = self.discriminators[-1]
-        real_s, fake_s = d((b["image"], sentence), training=False), d((fake["images"][-1], sentence), training=False)
-        _, fake_global = self._damsm_image(fake["images"][-1])
-        _, real_global = self._damsm_image(b["image"])
-        return {"eval/d_real": float(tf.reduce_mean(tf.sigmoid(real_s["cond"]))),
-                "eval/d_fake": float(tf.reduce_mean(tf.sigmoid(fake_s["cond"]))),
+        real_s, fake_s, real_global, fake_global = [], [], [], []
+        for start in range(0, n, EVAL_CHUNK):
+            rows = slice(start, min(n, start + EVAL_CHUNK))
+            fake = self.images_for(b["tokens"][rows], z[rows])["images"][-1]
+            real_s.append(d((b["image"][rows], sentence[rows]), training=False)["cond"])
+            fake_s.append(d((fake, sentence[rows]), training=False)["cond"])
+            fake_global.append(self._damsm_image(fake)[1])
+            real_global.append(self._damsm_image(b["image"][rows])[1])
+        real_s, fake_s = tf.concat(real_s, 0), tf.concat(fake_s, 0)
+        real_global, fake_global = tf.concat(real_global, 0), tf.concat(fake_global, 0)
+        return {"eval/d_real": float(tf.reduce_mean(tf.sigmoid(real_s))),
+                "eval/d_fake": float(tf.reduce_mean(tf.sigmoid(fake_s))),
                 "eval/damsm_top1_generated": 100.0 * float(retrieval_accuracy(fake_global, sentence)),
                 "eval/damsm_top1_real": 100.0 * float(retrieval_accuracy(real_global, sentence))}
 
@@ -261,9 +271,16 @@ class AttnGanTask(GeneratorTask):
         tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
 
     # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
-    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
-        """The last stage's float [-1, 1] images, z = stateless_normal(seed)."""
-        return self.images_for(batch["tokens"], self._noise(int(batch["tokens"].shape[0]), seed))["images"][-1]
+    draws_rows = True
+
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int],
+                        rows: tuple[int, int] | None = None) -> tf.Tensor:
+        """The last stage's float [-1, 1] images, z = stateless_normal(seed); ``rows``: only rows [start, stop)."""
+        tokens = batch["tokens"]
+        z = self._noise(int(tokens.shape[0]), seed)
+        if rows is not None:
+            tokens, z = tokens[rows[0]:rows[1]], z[rows[0]:rows[1]]
+        return self.images_for(tokens, z)["images"][-1]
 
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
         """DAMSM (global image feature, sentence feature): AttnGAN's R-precision encoders."""

@@ -127,9 +127,15 @@ class GeneratorTask(Task):
         """What the model reads from a text-to-image record batch (tokens, embeddings, images)."""
         raise NotImplementedError(f"{type(self).__name__} reads no text-to-image records")
 
+    # True when generate_images takes ``rows=(start, stop)``: those rows of the whole batch's images (the batch's
+    # noise, cut), so --mode=eval can draw a big eval batch a few images at a time (t2i_tf/eval/generator_eval.py).
+    draws_rows = False
+
     @abc.abstractmethod
-    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
-        """Float [-1, 1] images for ``batch``'s conditions, z = generator_noise(n, z_dim, *seed)."""
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int],
+                        rows: tuple[int, int] | None = None) -> tf.Tensor:
+        """Float [-1, 1] images for ``batch``'s conditions, z = generator_noise(n, z_dim, *seed) (with ``rows``, a task
+        that ``draws_rows`` gives rows [start, stop) of them)."""
 
     @abc.abstractmethod
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):

@@ -436,10 +436,17 @@ class GanClsTask(GeneratorTask):
             tf.summary.text("sample_captions", tf.strings.reduce_join(b["caption"][:n], separator="  \n"))
 
     # ------------------------------------------------ generator evaluation (eval/generator_eval.py)
-    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int]) -> tf.Tensor:
-        """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed)."""
+    draws_rows = True
+
+    def generate_images(self, batch: dict[str, tf.Tensor], seed: tuple[int, int],
+                        rows: tuple[int, int] | None = None) -> tf.Tensor:
+        """Float [-1, 1] images for ``batch``'s conditioning, z = stateless_normal(seed); ``rows``: only [start, stop)."""
         n = int(batch["image"].shape[0])
         z = generator_noise(n, int(self.config["z_dim"]), *seed)
+        if rows is not None:
+            batch = {k: (v[rows[0]:rows[1]] if getattr(v, "shape", None) is not None and len(v.shape)
+                         and int(v.shape[0]) == n else v) for k, v in batch.items()}
+            z = z[rows[0]:rows[1]]
         return self.fake_images(z, self.condition(batch, training=False))
 
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):

@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from t2i_tf.data.pixels import quantized
 from t2i_tf.errors import UserError
-from tests.tensorboard_events import read_events
 from t2i_tf.eval import generator_eval
-from t2i_tf.eval.generator_eval import EvalOptions, evaluate_generator, write_generator_eval
+from t2i_tf.eval.generator_eval import (
+    EvalOptions,
+    evaluate_generator,
+    write_generator_eval,
+)
+from tests.tensorboard_events import read_events
 
 
 class FakeGenerator:
@@ -35,6 +40,13 @@ class FakeGenerator:
             yield b
 
     own_metrics = False  # True: model_eval_metrics gives a metric of its own
+    css_calls = None  # a list: css_metrics records the cells it is given and scores them
+
+    def css_metrics(self, pred_cells, target_cells):
+        if self.css_calls is None:
+            return {}, {}
+        self.css_calls.append((np.array(pred_cells), np.array(target_cells)))
+        return {"css_own_empty_cells": float((np.asarray(pred_cells) == 0).mean())}, {"own_css": "merged"}
 
     def model_eval_metrics(self, num_images, batch_size, seed):
         if not self.own_metrics:
@@ -110,7 +122,7 @@ class CellReader:
 
 
 def test_css_semantic_scores_and_their_protocol(monkeypatch, tmp_path):
-    import t2i_tf.eval.css_semantic as css_semantic
+    from t2i_tf.eval import css_semantic
 
     monkeypatch.setattr(css_semantic, "load_css_classifier", lambda workdir: CellReader())
     fake = FakeGenerator(n=40, with_cells=True)
@@ -139,7 +151,8 @@ def test_json_and_tensorboard(tmp_path):
     metrics, protocol = evaluate_generator(FakeGenerator(), EvalOptions(num_images=100, num_mismatched=20))
     path = write_generator_eval(str(tmp_path), 42, metrics, protocol)
     assert path == os.path.join(str(tmp_path), "eval", "generator_metrics_step42.json")
-    record = json.load(open(path))
+    with open(path) as f:
+        record = json.load(f)
     assert record["step"] == 42 and record["metrics"]["r_precision"] == 1.0
     assert record["protocol"]["num_images"] == 100 and "noise" in record["protocol"]
     logged = read_events(os.path.join(str(tmp_path), "eval"))
@@ -193,6 +206,46 @@ def test_feature_extractors_see_bounded_chunks_and_give_the_same_metrics(feature
     assert "at most 7 images" in protocol["feature_chunk"]
 
 
+class NoisyGenerator(FakeGenerator):
+    """Images that depend on each row's noise, z = generator_noise(n, 3, *seed); ``draws_rows`` as declared."""
+
+    def __init__(self, draws_rows, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.draws_rows, self.drawn = draws_rows, []
+
+    def generate_images(self, batch, seed, rows=None):
+        from t2i_tf.models.noise import generator_noise
+
+        images = batch["image"]
+        z = generator_noise(int(images.shape[0]), 3, *seed)
+        if rows is not None:
+            assert self.draws_rows
+            images, z = images[rows[0]:rows[1]], z[rows[0]:rows[1]]
+        self.drawn.append(int(images.shape[0]))
+        return tf.tanh(images + z[:, None, None, :])
+
+
+def test_the_generator_draws_bounded_chunks_of_the_same_images(feature_model, monkeypatch):
+    """A generator that declares draws_rows draws at most EVAL_CHUNK images at a time, and the metrics are those of the
+    whole batch's images (rows of its noise, not noise drawn per chunk); one that does not draws each batch whole."""
+    options = EvalOptions(num_images=100, batch_size=50, fid_model=feature_model, num_mismatched=20)
+    monkeypatch.setattr(generator_eval, "EVAL_CHUNK", 7)
+    whole_task, chunked_task = NoisyGenerator(False), NoisyGenerator(True)
+    whole, whole_protocol = evaluate_generator(whole_task, options)
+    chunked, protocol = evaluate_generator(chunked_task, options)
+    assert whole_task.drawn == [50, 50]
+    assert max(chunked_task.drawn) == 7 and sum(chunked_task.drawn) == 100 and len(chunked_task.drawn) == 16
+    assert chunked == whole and whole["fid_keras"] > 0.0
+    assert "at most 7 images" in protocol["generator_chunk"] and "whole" in whole_protocol["generator_chunk"]
+    batch = next(NoisyGenerator(True).eval_batches(50, 50))
+    drawn = generator_eval.generate_in_chunks(NoisyGenerator(True), batch, (3, 1), size=7).numpy()
+    np.testing.assert_array_equal(drawn, quantized(NoisyGenerator(False).generate_images(batch, (3, 1))).numpy())
+    # Noise drawn per chunk (generate_images on the chunk's rows alone) would be other images.
+    per_chunk = np.concatenate([NoisyGenerator(False).generate_images(
+        {"image": batch["image"][i:i + 7]}, (3, 1)).numpy() for i in range(0, 50, 7)])
+    assert np.abs(per_chunk - drawn).max() > 0.1
+
+
 def test_r_precision_draws_mismatched_captions_from_every_caption(tmp_path):
     """A small CUB test set (3 classes x 5 images, 10 captions each): the first captions of other classes are only
     10, every caption gives 100, so all 99 mismatched captions can be drawn."""
@@ -222,3 +275,19 @@ def test_a_models_own_metrics_join_the_generator_eval():
     task.own_metrics = True
     metrics, protocol = evaluate_generator(task, EvalOptions(num_images=30, batch_size=10, seed=0))
     assert metrics["own_images"] == 30.0 and protocol["own"] == "a model's own metric, merged in"
+
+
+def test_a_models_own_css_metrics_see_the_classifiers_cells_in_record_order(monkeypatch, tmp_path):
+    """GeneratorTask.css_metrics (e.g. stackgan_tirg's edited cells) gets the classifier's cells of the generated
+    images and the records' scenes, first N in order, and its scores join the CSS metrics."""
+    from t2i_tf.eval import css_semantic
+
+    monkeypatch.setattr(css_semantic, "load_css_classifier", lambda workdir: CellReader())
+    fake = FakeGenerator(n=40, with_cells=True)
+    fake.css_calls = []
+    metrics, protocol = evaluate_generator(fake, EvalOptions(num_images=30, batch_size=16, css_classifier=str(tmp_path),
+                                                             num_mismatched=5))
+    ((pred, target),) = fake.css_calls
+    np.testing.assert_array_equal(target, fake.cells[:30])
+    assert pred.shape == (30, 9) and metrics["css_own_empty_cells"] == 1.0  # the stand-in reads every cell empty
+    assert protocol["css_semantic"]["own_css"] == "merged"
