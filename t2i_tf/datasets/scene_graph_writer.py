@@ -37,6 +37,7 @@ from t2i_tf.datasets.t2i_common import (
     UNREADABLE_FILE,
     CorruptImage,
     SkipCounter,
+    check_shard_options,
     process_image,
     summary_line,
 )
@@ -76,10 +77,7 @@ class SceneGraphWriter:
 
     def __init__(self, out_dir: str, dataset: str, max_side: int = DEFAULT_MAX_SIDE,
                  examples_per_shard: int = DEFAULT_EXAMPLES_PER_SHARD, mask_size: int = 0):
-        if max_side < 0:
-            raise UserError(f"--max_side must be >= 0 (0 keeps full resolution), got {max_side}")
-        if examples_per_shard < 1:
-            raise UserError(f"--examples_per_shard must be >= 1, got {examples_per_shard}")
+        check_shard_options(max_side, examples_per_shard)
         self.final_dir = out_dir
         self.out_dir = start_staging(out_dir)  # published by finish(): a failed conversion leaves out_dir as it was
         self.dataset = dataset

@@ -261,16 +261,21 @@ def item_embeddings(item: Item, split: str) -> np.ndarray | None:
     return item.embeddings
 
 
+
+def check_shard_options(max_side: int | None, examples_per_shard: int) -> None:
+    """A one-line UserError for a record writer's --max_side / --examples_per_shard out of range."""
+    if max_side is None or max_side < 0:
+        raise UserError(f"--max_side must be >= 0 (0 keeps full resolution), got {max_side}")
+    if examples_per_shard < 1:
+        raise UserError(f"--examples_per_shard must be >= 1, got {examples_per_shard}")
+
 class T2IWriter:
     """Writes validated :class:`Item` streams as text-to-image TFRecords and the dataset's info.json."""
 
     def __init__(self, out_dir: str, dataset: str, max_side: int = DEFAULT_MAX_SIDE,
                  examples_per_shard: int = DEFAULT_EXAMPLES_PER_SHARD, vocab_min_count: int = 1,
                  vocab_split: str = "train"):
-        if max_side is None or max_side < 0:
-            raise UserError(f"--max_side must be >= 0 (0 keeps full resolution), got {max_side}")
-        if examples_per_shard < 1:
-            raise UserError(f"--examples_per_shard must be >= 1, got {examples_per_shard}")
+        check_shard_options(max_side, examples_per_shard)
         if vocab_min_count < 1:
             raise UserError(f"--vocab_min_count must be >= 1, got {vocab_min_count}")
         self.final_dir = out_dir
