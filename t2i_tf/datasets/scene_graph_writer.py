@@ -33,12 +33,11 @@ from t2i_tf.datasets.t2i_common import (
     DEFAULT_EXAMPLES_PER_SHARD,
     DEFAULT_MAX_SIDE,
     JPEG_QUALITY,
-    MISSING_IMAGE,
-    UNREADABLE_FILE,
     CorruptImage,
     SkipCounter,
     check_shard_options,
     process_image,
+    read_image_file,
     summary_line,
 )
 from t2i_tf.errors import UserError
@@ -123,13 +122,9 @@ class SceneGraphWriter:
         def skip(reason: str) -> None:
             self.skips.skip(split, reason, item.name)
 
-        if not os.path.isfile(item.image_path):
-            return skip(MISSING_IMAGE)
-        try:
-            with open(item.image_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return skip(UNREADABLE_FILE)
+        data, reason = read_image_file(item.image_path)
+        if reason:
+            return skip(reason)
         try:
             width, height = images.image_header_size(data)
             encoded, _ = process_image(data, None, self.max_side)

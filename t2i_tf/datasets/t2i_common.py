@@ -262,6 +262,16 @@ def item_embeddings(item: Item, split: str) -> np.ndarray | None:
 
 
 
+def read_image_file(path: str | None) -> tuple[bytes | None, str | None]:
+    """(the file's bytes, None), or (None, the skip reason) for a missing or unreadable image file."""
+    if not path or not os.path.isfile(path):
+        return None, MISSING_IMAGE
+    try:
+        with open(path, "rb") as f:
+            return f.read(), None
+    except OSError:
+        return None, UNREADABLE_FILE
+
 def check_shard_options(max_side: int | None, examples_per_shard: int) -> None:
     """A one-line UserError for a record writer's --max_side / --examples_per_shard out of range."""
     if max_side is None or max_side < 0:
@@ -325,13 +335,9 @@ class T2IWriter:
             return skip(item.skip_reason)
         data = item.image_bytes
         if data is None:
-            if not item.image_path or not os.path.isfile(item.image_path):
-                return skip(MISSING_IMAGE)
-            try:
-                with open(item.image_path, "rb") as f:
-                    data = f.read()
-            except OSError:
-                return skip(UNREADABLE_FILE)
+            data, reason = read_image_file(item.image_path)
+            if reason:
+                return skip(reason)
         captions = item.captions
         if captions is None:
             if not item.caption_path or not os.path.isfile(item.caption_path):
