@@ -159,6 +159,9 @@ FIELDS: dict[str, Field] = {
                               "(BatchNorm on batch statistics, its running statistics keep updating and are saved with "
                               "the Stage-II run: StackGAN-Pytorch's netG.train()) | inference (its moving statistics, "
                               "unchanged).", choices=("train", "inference")),
+    "stage2_residual": Field(bool, "stackgan --stage=2: draw a correction added (before the tanh) to the bilinearly "
+                                   "up-sampled Stage-I image, instead of redrawing the picture (StackGAN's Stage-II).",
+                             before=False),
     "caption_embeddings": Field(int, "stackgan: training conditions on the mean of this many randomly chosen captions' "
                                      "precomputed embeddings per image (1: StackGAN-Pytorch; 4: Reed et al. / "
                                      "StackGAN-TF).", check=_p),

@@ -58,14 +58,23 @@ def power_of_two(low: int) -> Check:
     return Check(lambda v: v >= low and v & (v - 1) == 0, f"a power of two >= {low}")
 
 
+# Field.before when every run saved before the key existed behaved as the preset now says.
+NEW_KEY_FOLLOWS_PRESET = object()
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
-    """One setting: its Python type, what it is for, and the values it accepts."""
+    """One setting: its Python type, what it is for, and the values it accepts.
+
+    ``before``: the value a run saved before this key existed was trained with, for keys added later whose
+    preset value differs from that behaviour (a saved config without the key is read with it).
+    """
 
     type: type
     help: str
     choices: tuple[str, ...] = ()
     check: Check | None = None
+    before: Any = NEW_KEY_FOLLOWS_PRESET
 
     def parse(self, name: str, value: Any) -> Any:
         """``value`` as this field's type, checked; a UserError naming ``--name`` otherwise."""
@@ -138,3 +147,9 @@ class Schema:
     def only_own_keys(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The keys of ``config`` this model reads (its fields and META_KEYS): older run configs may hold more."""
         return {k: v for k, v in config.items() if k in self.fields or k in META_KEYS}
+
+    def saved_run_keys(self, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """A saved run config's own keys, plus the ``before`` value of every field added after it was saved."""
+        older = {k: f.before for k, f in self.fields.items()
+                 if k not in saved and f.before is not NEW_KEY_FOLLOWS_PRESET}
+        return dict(older, **self.only_own_keys(saved))

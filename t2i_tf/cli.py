@@ -147,14 +147,14 @@ def apply_saved_config(config: dict[str, Any], saved: dict[str, Any] | None, sch
 
     So ``--mode=eval|export|generate`` and a resumed training rebuild what was trained; a different
     ``--preset`` than the workdir's is an error rather than a silent mix of two presets. Keys an older
-    version saved that the model no longer reads are dropped.
+    version saved that the model no longer reads are dropped; keys it did not have yet take their ``Field.before``.
     """
     if saved is None:
         return config
     if FLAGS.preset is not None and FLAGS.preset != saved.get("preset"):
         raise UserError(f"the workdir was trained with --preset={saved.get('preset')}, not --preset={FLAGS.preset}: "
                         "drop --preset or pick another --workdir")
-    merged = dict(config, **schema.only_own_keys(saved))
+    merged = dict(config, **schema.saved_run_keys(saved))
     merged.update(_settings_given(schema))
     return schema.validate(merged)
 

@@ -9,7 +9,9 @@ Two GANs in sequence, each conditioned through its own :class:`ConditioningAugme
   valid conv to one raw logit per image.
 - :class:`StageIIGenerator`: a Stage-I image -> encoder (3x3 conv ngf + ReLU, two 4x4 stride-2 convs
   to 4 ngf at a quarter of the size) -> concatenated with its own CA's c tiled -> 3x3 conv 4 ngf ->
-  ``num_residual`` residual blocks -> up-blocks to the output size -> 3x3 conv to RGB, tanh.
+  ``num_residual`` residual blocks -> up-blocks to the output size -> 3x3 conv to RGB, tanh. With
+  ``residual=True`` (not StackGAN's) the conv's output is added before the tanh to atanh of the bilinearly
+  up-sampled Stage-I image, so Stage-II draws a correction of Stage-I's picture: a zero correction returns it.
 - :class:`StageIIDiscriminator`: as Stage I with more stride-2 convs (channels up to 32 ndf), 3x3
   convs back down to 8 ndf, and a second, unconditional logit from the image code alone.
 
@@ -281,9 +283,10 @@ class StageIIGenerator(keras.Model):
     ``(images [N, S, S, 3] in [-1, 1], mu, logvar)``, S = ``image_size``, s1 = ``stage1_size``."""
 
     def __init__(self, stage1_size: int = 64, image_size: int = 256, ngf: int = 128, c_dim: int = 128,
-                 num_residual: int = 4, ca_activation: str = "glu", **kwargs):
+                 num_residual: int = 4, ca_activation: str = "glu", residual: bool = False, **kwargs):
         super().__init__(**kwargs)
         check_stage_sizes(stage1_size, image_size)
+        self.residual = bool(residual)
         if int(num_residual) < 0:
             raise ValueError(f"num_residual must be >= 0; got {num_residual}")
         self.stage1_size, self.image_size, self.ngf, self.c_dim = int(stage1_size), int(image_size), int(ngf), int(c_dim)
@@ -315,4 +318,18 @@ class StageIIGenerator(keras.Model):
             x = getattr(self, f"res{r}")(x, training=training)
         for j in range(self.num_ups):
             x = getattr(self, f"up{j}")(x, training=training)
-        return tf.tanh(self.to_rgb(x)), mu, logvar
+        out = self.to_rgb(x)
+        if self.residual:
+            out = out + stage1_logits(images, self.image_size, out.dtype)
+        return tf.tanh(out), mu, logvar
+
+
+# atanh's argument is clipped here, so a saturated Stage-I pixel (tanh = +-1 in float32) stays finite: atanh(0.999) = 3.8.
+_ATANH_CLIP = 0.999
+
+
+def stage1_logits(images: tf.Tensor, size: int, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """atanh of ``images`` (in [-1, 1]) bilinearly resized to ``size``, clipped to +-atanh(0.999): the pre-tanh
+    values that give the up-sampled Stage-I image back (Stage-II's ``residual`` option)."""
+    up = tf.image.resize(tf.cast(images, tf.float32), [size, size], method="bilinear")
+    return tf.cast(tf.atanh(tf.clip_by_value(up, -_ATANH_CLIP, _ATANH_CLIP)), dtype)

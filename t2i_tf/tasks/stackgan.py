@@ -54,7 +54,7 @@ class StackGanTask(GanClsTask):
     name = "stackgan"
     fixed_settings = {"gan_type": "gan", "interp": False, "feature_matching": False, "d_norm": "batch", "diter": 1}
     architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "ca_activation", "num_residual",
-                         "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width", "slot_grid",
+                         "stage2_residual", "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width", "slot_grid",
                          "optimizer", "lr_decay_every")  # the last two: other optimizer variables (slots, lr)
 
     @classmethod
@@ -116,7 +116,7 @@ class StackGanTask(GanClsTask):
                 self.conditioner.share(self.stage1.conditioner)  # Stage-I's encoders, frozen
             self.generator = StageIIGenerator(self.stage1_size, self.image_size, int(c["ngf"]), cd,
                                               int(c["num_residual"]), ca_activation=c["ca_activation"],
-                                              name="generator")
+                                              residual=bool(c["stage2_residual"]), name="generator")
             self.discriminator = StageIIDiscriminator(self.image_size, int(c["ndf"]), cd, name="discriminator")
             s1 = self.stage1_size
             self.generator((tf.zeros([2, s1, s1, 3]), tf.zeros([2, emb]), None))

@@ -78,6 +78,16 @@ def test_only_own_keys_drops_what_an_older_version_saved():
     assert "text_encoder" not in kept and "feature_matching" not in kept and kept["data_dir"] == "/d"
 
 
+def test_a_key_added_later_reads_an_older_run_as_it_was_trained():
+    schema = schema_of("stackgan")
+    assert schema.presets["cpu"]["stage2_residual"] is True  # the preset's value now ...
+    old = {k: v for k, v in schema.presets["cpu"].items() if k != "stage2_residual"}
+    assert schema.saved_run_keys(old)["stage2_residual"] is False  # ... but a run saved without the key had none
+    assert schema.saved_run_keys(dict(old, stage2_residual=True))["stage2_residual"] is True
+    assert "stage2_residual" not in schema_of("gan_cls").saved_run_keys({})  # only the model's own fields
+    assert "ngf" not in schema.saved_run_keys({})  # fields without a `before` follow the preset
+
+
 def test_tasks_validate_their_config_when_made():
     from configs import tirg
     from t2i_tf.tasks.tirg import TirgTask

@@ -99,6 +99,31 @@ def test_stage2_generator_depends_on_stage1_image_and_text():
         g((tf.zeros([2, 32, 32, 3]), tf.ones([2, 7])))
 
 
+def test_stage2_residual_corrects_the_upsampled_stage1_image():
+    g = StageIIGenerator(16, 32, ngf=4, c_dim=5, num_residual=1, residual=True)
+    low = tf.random.uniform([2, 16, 16, 3], -0.95, 0.95, seed=3)
+    low = tf.concat([low[:, :-1], tf.ones([2, 1, 16, 3])], axis=1)  # a saturated row: atanh is clipped, not inf
+    emb = tf.random.normal([2, 7], seed=4)
+    up = tf.image.resize(low, [32, 32], method="bilinear").numpy()
+    clipped = np.clip(up, -0.999, 0.999)
+    g((low, emb, None))
+
+    g.to_rgb.kernel.assign(tf.zeros_like(g.to_rgb.kernel))  # a zero correction gives Stage-I's picture back
+    np.testing.assert_allclose(g((low, emb, None), training=False)[0].numpy(), clipped, atol=1e-5)
+
+    g.to_rgb.kernel.assign(tf.random.normal(g.to_rgb.kernel.shape, stddev=0.2, seed=5))
+    plain = StageIIGenerator(16, 32, ngf=4, c_dim=5, num_residual=1, residual=False)
+    plain((low, emb, None))
+    plain.set_weights(g.get_weights())
+    drawn = plain((low, emb, None), training=False)[0].numpy().astype(np.float64)  # tanh(correction)
+    assert np.abs(drawn).max() < 0.99  # arctanh below reads the correction back accurately
+    expected = np.tanh(np.arctanh(drawn) + np.arctanh(clipped))
+    got = g((low, emb, None), training=False)[0].numpy()
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+    assert np.abs(got - drawn).max() > 0.1  # the option changes the output
+
+
 def test_stage1_discriminator_one_conditional_logit_per_image():
     d = StageIDiscriminator(32, ndf=4, c_dim=5)
     images = tf.random.uniform([3, 32, 32, 3], -1, 1, seed=3)
