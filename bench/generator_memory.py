@@ -5,7 +5,8 @@ overriding the training batch) and then resets the kernel's peak-RSS counter (``
 piece's number is its own high-water mark above what the restored task holds:
 
 - ``restore``: RSS after the restore (weights, optimizer slots, the EMA copy, frozen encoders; the parameter
-  counts are printed with it);
+  counts are printed with it); ``generate`` and ``evaluate`` restore without the optimizer slots, as
+  ``--mode=eval|generate|export`` do;
 - ``data``: the training input pipeline (decode, crop, shuffle and prefetch buffers), 5 batches;
 - ``step``: one compiled training step (``tf.function`` under the strategy, as the Trainer), traced and run twice;
 - ``generate``: the sampling generator on a batch of captions, eagerly (what --mode=eval and the samples call);
@@ -27,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 PIECES = ("restore", "data", "step", "generate", "summaries", "evaluate")
+TRAINING_PIECES = ("restore", "data", "step", "summaries")
 
 
 def _status_mib(field: str) -> float:
@@ -56,7 +58,9 @@ def measure(model: str, workdir: str, piece: str, batch_size: int) -> dict:
     from t2i_tf.runs.restore import restore_task
 
     overrides = {"batch_size": batch_size} if batch_size else {}
-    task, step = restore_task(model, workdir, **overrides)
+    # The training pieces start from the training state (optimizer slots included), the others from what
+    # --mode=eval|generate|export restore (no optimizer state).
+    task, step = restore_task(model, workdir, with_optimizers=piece in TRAINING_PIECES, **overrides)
     out = {"piece": piece, "batch": batch_size, "rss_after_restore": round(_status_mib("VmRSS")),
            "peak_during_restore": round(_status_mib("VmHWM"))}
     if piece == "restore":

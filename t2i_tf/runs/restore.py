@@ -30,19 +30,20 @@ def chained_run_config(workdir: str, model: str, flag: str, what: str, needed_by
     return saved
 
 
-def restore_task(model: str, workdir: str, strategy: Any = "auto", **overrides: Any):
+def restore_task(model: str, workdir: str, strategy: Any = "auto", with_optimizers: bool = False, **overrides: Any):
     """Rebuild model family ``model`` from the run in ``workdir`` and restore its latest checkpoint.
 
     Returns ``(task, step)``; used to chain models (e.g. SRCNN after a GAN, the CSS classifier in eval, a
-    frozen Stage-I or TIRG inside another task: pass that task's ``strategy`` so both live in one scope).
+    frozen Stage-I or TIRG inside another task: pass that task's ``strategy`` so both live in one scope). The
+    optimizers' state is read only ``with_optimizers`` (a benchmark that trains the restored task).
     """
     config = load_run_config(workdir, model)
     if config is None:
         raise UserError(f"{workdir} has no {CONFIG_FILE}: train it first with python main.py --model={model} "
                         f"--workdir={workdir}")
     schema, task_cls = schema_of(model), lookup(model)[1]
-    task = task_cls(dict(schema.only_own_keys(config), **overrides))  # older runs may have saved more keys
+    task = task_cls(dict(schema.saved_run_keys(config), **overrides))  # older runs may have saved more or fewer keys
     trainer = Trainer(task, workdir, num_iters=int(config.get("num_iters", 0)), strategy=strategy, verbose=False,
                       seed_global_rng=False)
-    step = trainer.restore()
+    step = trainer.restore(with_optimizers=with_optimizers)
     return task, step

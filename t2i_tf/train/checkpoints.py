@@ -26,6 +26,7 @@ import sys
 import threading
 from typing import Any, Iterator
 
+import keras
 import tensorflow as tf
 
 from t2i_tf.errors import UserError
@@ -77,6 +78,11 @@ def _state_file_is_readable(ckpt_dir: str) -> bool:
         return tf.train.get_checkpoint_state(ckpt_dir) is not None  # None: TF could not parse it
     except Exception:  # noqa: BLE001 -- a text proto TF cannot parse (garbage written into the state file)
         return False
+
+
+def without_optimizers(items: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoint ``items`` but the Keras optimizers: what evaluation, generation and export read."""
+    return {name: item for name, item in items.items() if not isinstance(item, keras.optimizers.Optimizer)}
 
 
 def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clean: bool = True,

@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import time
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -32,7 +33,7 @@ from t2i_tf.errors import UserError
 from t2i_tf.tasks.base import Task
 from t2i_tf.runs.config import check_architecture, save_run_config
 from t2i_tf.train.checkpoints import (RNG_NODE, append_metrics, checkpoint_prefixes, deferred_stop_signals,
-                                      keras_rng_states, read_metrics, restore_newest_readable)
+                                     keras_rng_states, read_metrics, restore_newest_readable, without_optimizers)
 from t2i_tf.train.strategy import make_strategy, worker_role
 
 
@@ -91,7 +92,7 @@ class Trainer:
         self.is_chief, worker = worker_role(self.strategy)
         # Where this process's checkpoint saves go: the run's own directory, or a non-chief's scratch copy.
         self._save_root = workdir if self.is_chief else os.path.join(workdir, f".worker{worker}")
-        self._built = False
+        self._built = self._inference_only = False
         self._max_to_keep = max_to_keep
         self._eval_writer = None
 
@@ -100,9 +101,16 @@ class Trainer:
         if self.verbose and self.is_chief:
             print(msg, flush=True)
 
-    def setup(self) -> int:
-        """Build the task under the strategy and restore the latest checkpoint; returns the start step."""
+    def setup(self, inference: bool = False) -> int:
+        """Build the task under the strategy and restore the latest checkpoint; returns the start step.
+
+        ``inference``: restore everything but the optimizers (their slots are not read at all: for the AttnGAN
+        paper preset 863 MiB less than a full restore, bench/generator_memory.py); the run cannot train after it.
+        """
         if self._built:
+            if self._inference_only and not inference:
+                raise RuntimeError("this Trainer restored its run without the optimizers (restore()): a new Trainer "
+                                   "trains it")
             return int(self.step.numpy())
         if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
             raise UserError(f"--workdir {self.workdir} is a file, not a directory")
@@ -119,21 +127,27 @@ class Trainer:
         self.task.build(self.strategy)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         items = self.task.checkpoint_items()
-        rng_states = keras_rng_states(items)
-        self.checkpoint = tf.train.Checkpoint(step=self.step, **items,
-                                              **({RNG_NODE: tf.train.Checkpoint(**rng_states)} if rng_states else {}))
-        # Checkpoints written before the random states were saved restore without them.
-        legacy = tf.train.Checkpoint(step=self.step, **items) if rng_states else None
-        restored = restore_newest_readable(self.checkpoint, os.path.join(self.workdir, "checkpoints"),
+        self.checkpoint, legacy = self._checkpoint_of(items)
+        read, read_legacy = self._checkpoint_of(without_optimizers(items)) if inference else (self.checkpoint, legacy)
+        restored = restore_newest_readable(read, os.path.join(self.workdir, "checkpoints"),
                                            clean=self.is_chief,  # the chief's checkpoints, for every worker
-                                           without_node=(RNG_NODE, legacy) if legacy is not None else None)
+                                           without_node=(RNG_NODE, read_legacy) if read_legacy is not None else None)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self._save_root, "checkpoints"), max_to_keep=self._max_to_keep
         )
         if restored:
             self._log(f"resumed from {restored} at step {int(self.step.numpy())}")
-        self._built = True
+        self._built, self._inference_only = True, inference
         return int(self.step.numpy())
+
+    def _checkpoint_of(self, items: dict[str, Any]) -> tuple[tf.train.Checkpoint, tf.train.Checkpoint | None]:
+        """The checkpoint of ``items`` and the step, with the random states of their Keras layers under RNG_NODE;
+        and (when there are such states) the same without them, which reads checkpoints written before they were
+        saved."""
+        rng_states = keras_rng_states(items)
+        checkpoint = tf.train.Checkpoint(step=self.step, **items,
+                                         **({RNG_NODE: tf.train.Checkpoint(**rng_states)} if rng_states else {}))
+        return checkpoint, (tf.train.Checkpoint(step=self.step, **items) if rng_states else None)
 
     def _save(self, step: int) -> None:
         """Checkpoint ``step``: every worker takes part; only the chief's copy is kept."""
@@ -141,12 +155,13 @@ class Trainer:
         if not self.is_chief:
             shutil.rmtree(self._save_root, ignore_errors=True)
 
-    def restore(self) -> int:
-        """Set up and require a checkpoint (for eval/export/retrieve); returns its step."""
+    def restore(self, with_optimizers: bool = False) -> int:
+        """Set up and require a checkpoint (for eval/export/retrieve: without the optimizers' state unless
+        ``with_optimizers``); returns its step."""
         ckpt_dir = os.path.join(self.workdir, "checkpoints")
         if not checkpoint_prefixes(ckpt_dir):
             raise UserError(f"no checkpoint in {ckpt_dir}: train first (--mode=train --workdir={self.workdir})")
-        return self.setup()
+        return self.setup(inference=not with_optimizers)
 
     # ------------------------------------------------------------- the loop
     def _make_loop(self):

@@ -95,6 +95,20 @@ def test_resume_restores_weights_and_step(tmp_path):
     assert int(trainer.step.numpy()) == 12 and int(second.calls.numpy()) == 2  # only the 2 missing steps ran
 
 
+def test_restore_for_inference_reads_the_models_but_not_the_optimizers(tmp_path):
+    Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=10, ckpt_every=5, verbose=False).fit()
+    resumed = LinearTask({"batch_size": 8})
+    assert Trainer(resumed, str(tmp_path), num_iters=10, verbose=False).setup() == 10
+    assert int(resumed.optimizer.iterations.numpy()) == 10  # training restores the optimizer ...
+    task = LinearTask({"batch_size": 8})
+    trainer = Trainer(task, str(tmp_path), num_iters=12, verbose=False)
+    assert trainer.restore() == 10
+    assert float(task.w.numpy()) == pytest.approx(float(resumed.w.numpy()))
+    assert int(task.optimizer.iterations.numpy()) == 0  # ... evaluation, generation and export do not read it
+    with pytest.raises(RuntimeError, match="without the optimizers"):
+        trainer.fit()  # so this Trainer cannot go on training
+
+
 def test_nan_guard_stops_without_saving(tmp_path):
     task = LinearTask({"batch_size": 8, "poison_at": 7})
     trainer = Trainer(task, str(tmp_path), num_iters=20, log_every=5, ckpt_every=5, steps_per_loop=5, verbose=False)
