@@ -86,13 +86,15 @@ def without_optimizers(items: dict[str, Any]) -> dict[str, Any]:
 
 
 def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clean: bool = True,
-                            without_node: tuple[str, tf.train.Checkpoint] | None = None) -> str | None:
+                            without_node: tuple[str, tf.train.Checkpoint] | None = None,
+                            partial: bool = False) -> str | None:
     """Restore the newest checkpoint of ``ckpt_dir`` that reads completely; its prefix, or None when there is none.
 
     Each newer checkpoint that fails (truncated or missing files, flipped bytes, another model's variables) is
     named in a warning on stderr. ``clean``: also remove partial saves and an unreadable state file (the
     CheckpointManager writes a new one with the next save). ``without_node``: (node, a checkpoint without it) to
-    restore a checkpoint that predates ``node`` with.
+    restore a checkpoint that predates ``node`` with. ``partial``: ``checkpoint`` holds a part of what was saved (no
+    optimizers): the values it leaves unread are expected, not warned about.
     """
     if clean and os.path.isdir(ckpt_dir):
         for path in remove_partial_saves(ckpt_dir):
@@ -108,7 +110,9 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, ckpt_dir: str, clea
             target = checkpoint
             if without_node is not None and not _has_node(prefix, without_node[0]):
                 target = without_node[1]
-            target.restore(prefix).assert_existing_objects_matched()
+            status = target.restore(prefix).assert_existing_objects_matched()
+            if partial:
+                status.expect_partial()
         except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, OSError) as e:
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             failures.append(f"{prefix} ({reason})")

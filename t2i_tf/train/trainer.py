@@ -131,7 +131,8 @@ class Trainer:
         read, read_legacy = self._checkpoint_of(without_optimizers(items)) if inference else (self.checkpoint, legacy)
         restored = restore_newest_readable(read, os.path.join(self.workdir, "checkpoints"),
                                            clean=self.is_chief,  # the chief's checkpoints, for every worker
-                                           without_node=(RNG_NODE, read_legacy) if read_legacy is not None else None)
+                                           without_node=(RNG_NODE, read_legacy) if read_legacy is not None else None,
+                                           partial=inference)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self._save_root, "checkpoints"), max_to_keep=self._max_to_keep
         )

@@ -1,5 +1,6 @@
 """The Trainer on a toy Task: schedule, checkpoints/resume, NaN guard, strategy choice."""
 
+import gc
 import json
 import os
 
@@ -95,7 +96,7 @@ def test_resume_restores_weights_and_step(tmp_path):
     assert int(trainer.step.numpy()) == 12 and int(second.calls.numpy()) == 2  # only the 2 missing steps ran
 
 
-def test_restore_for_inference_reads_the_models_but_not_the_optimizers(tmp_path):
+def test_restore_for_inference_reads_the_models_but_not_the_optimizers(tmp_path, caplog):
     Trainer(LinearTask({"batch_size": 8}), str(tmp_path), num_iters=10, ckpt_every=5, verbose=False).fit()
     resumed = LinearTask({"batch_size": 8})
     assert Trainer(resumed, str(tmp_path), num_iters=10, verbose=False).setup() == 10
@@ -105,6 +106,8 @@ def test_restore_for_inference_reads_the_models_but_not_the_optimizers(tmp_path)
     assert trainer.restore() == 10
     assert float(task.w.numpy()) == pytest.approx(float(resumed.w.numpy()))
     assert int(task.optimizer.iterations.numpy()) == 0  # ... evaluation, generation and export do not read it
+    gc.collect()  # TensorFlow warns about unread checkpoint values when the restore's state is collected
+    assert "could not be found in the restored object" not in caplog.text  # leaving them is no failure
     with pytest.raises(RuntimeError, match="without the optimizers"):
         trainer.fit()  # so this Trainer cannot go on training
 
