@@ -324,7 +324,8 @@ class StageIIGenerator(keras.Model):
         return tf.tanh(out), mu, logvar
 
 
-# atanh's argument is clipped here, so a saturated Stage-I pixel (tanh = +-1 in float32) stays finite: atanh(0.999) = 3.8.
+# atanh's argument is clipped here, so a saturated Stage-I pixel (tanh = +-1 in float32) stays finite:
+# atanh(0.999) = 3.8.
 _ATANH_CLIP = 0.999
 
 

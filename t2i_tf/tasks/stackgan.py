@@ -54,8 +54,8 @@ class StackGanTask(GanClsTask):
     name = "stackgan"
     fixed_settings = {"gan_type": "gan", "interp": False, "feature_matching": False, "d_norm": "batch", "diter": 1}
     architecture_keys = ("stage", "image_size", "stage2_size", "ngf", "ndf", "z_dim", "c_dim", "ca_activation", "num_residual",
-                         "stage2_residual", "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim", "encoder_width", "slot_grid",
-                         "optimizer", "lr_decay_every")  # the last two: other optimizer variables (slots, lr)
+                         "stage2_residual", "text_encoder", "text_dim", "text_embed_dim", "text_hidden_dim",
+                         "encoder_width", "slot_grid", "optimizer", "lr_decay_every")  # the last two: other optimizer variables (slots, lr)
 
     @classmethod
     def default_workdir(cls, config: dict[str, Any]) -> str:
