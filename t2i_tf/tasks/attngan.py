@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from t2i_tf.data.pixels import to_uint8
+from t2i_tf.data.pixels import area_resize, to_uint8
 from t2i_tf.data.records import read_info
 from t2i_tf.data.t2i import t2i_dataset
 from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts, check_captions, standardize
@@ -138,8 +138,8 @@ class AttnGanTask(GeneratorTask):
         return tf.stop_gradient(words), tf.stop_gradient(sentence), token_mask(tokens)
 
     def _pyramid(self, images: tf.Tensor) -> list[tf.Tensor]:
-        """The real images at every stage's size (area averaging from the final size)."""
-        return [images if s == self.image_size else tf.image.resize(images, [s, s], method="area") for s in self.sizes]
+        """The real images at every stage's size (area averaging from the final size; XLA-compatible)."""
+        return [area_resize(images, s) for s in self.sizes]
 
     def _damsm_image(self, images: tf.Tensor):
         """DAMSM image features of [-1, 1] images; the inception_v3 encoder resizes to 299 itself (bilinear,

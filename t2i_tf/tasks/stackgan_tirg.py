@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2i_tf.data import css
-from t2i_tf.data.pixels import from_uint8, to_uint8
+from t2i_tf.data.pixels import area_resize, from_uint8, to_uint8
 from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts
 from t2i_tf.errors import UserError
 from t2i_tf.eval.css_semantic import semantic_scores
@@ -91,8 +91,7 @@ class TirgSourceConditioner(TirgConditioner):
 
     def source_at_size(self, source: tf.Tensor) -> tf.Tensor:
         """Records-size float sources -> the generator's size (area averaging, as the targets)."""
-        s = self.image_size
-        return source if source.shape[1] == s else tf.image.resize(source, [s, s], method="area")
+        return area_resize(source, self.image_size)
 
     def condition(self, batch: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         feature = super().condition(batch, training)
@@ -207,9 +206,7 @@ class StackGanTirgTask(StackGanTask):
     # ------------------------------------------------------------------ data
     def _target(self, images: tf.Tensor) -> tf.Tensor:
         """Records-size float images -> the generator's size (area averaging)."""
-        if self.image_size == self.records_size:
-            return images
-        return tf.image.resize(images, [self.image_size, self.image_size], method="area")
+        return area_resize(images, self.image_size)
 
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import time
 from typing import Any
@@ -39,6 +40,12 @@ from t2i_tf.train.strategy import make_strategy, worker_role
 
 class NonFiniteLossError(UserError):
     """Training produced NaN/Inf; the last good checkpoint is kept."""
+
+
+def xla_unsupported_ops(message: str) -> list[str]:
+    """The op types an XLA compile error names ("No registered 'ResizeArea' OpKernel for XLA_CPU_JIT ..."), sorted;
+    [] for any other error."""
+    return sorted(set(re.findall(r"No registered '(\w+)' OpKernel for XLA", message)))
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -188,6 +195,18 @@ class Trainer:
 
         return run_steps
 
+    def _run_steps(self, run_steps, iterator, n: int) -> dict[str, tf.Tensor]:
+        """``run_steps(iterator, n)``; a train step XLA cannot compile (``--jit_compile``) is a UserError naming the
+        ops, not TensorFlow's graph-execution traceback."""
+        try:
+            return run_steps(iterator, tf.constant(n, tf.int32))
+        except tf.errors.InvalidArgumentError as err:
+            ops = xla_unsupported_ops(str(err)) if self.jit_compile else []
+            if not ops:
+                raise
+            raise UserError(f"--jit_compile: XLA cannot compile the {self.task.name} train step on this device "
+                            f"(unsupported ops: {', '.join(ops)}); run without --jit_compile") from None
+
     def fit(self) -> dict[str, float]:
         """Train to ``num_iters`` (resuming), evaluating and checkpointing on schedule; returns the last eval."""
         start = self.setup()
@@ -217,7 +236,7 @@ class Trainer:
                 if step % self.data_block_steps == 0 and step != start:
                     iterator = self._data_iterator(step)
                 n = min(self.steps_per_loop, self.num_iters - step, self._steps_to_next_event(step))
-                metrics = run_steps(iterator, tf.constant(n, tf.int32))
+                metrics = self._run_steps(run_steps, iterator, n)
                 metrics = {k: float(v) for k, v in metrics.items()}
                 step += n
                 steps_done += n

@@ -240,6 +240,30 @@ class DropoutLinearTask(LinearTask):
         return dict(super().checkpoint_items(), dropout=self.dropout)
 
 
+class AreaResizeLinearTask(LinearTask):
+    """LinearTask whose input passes ResizeArea, an op XLA has no CPU kernel for."""
+
+    name = "area_resize_linear"
+
+    def train_step(self, x):
+        x = tf.reshape(tf.image.resize(tf.reshape(x, [1, -1, 2, 1]), [4, 1], method="area"), [-1])
+        return super().train_step(x)
+
+
+def test_jit_compile_trains_and_an_op_xla_cannot_compile_is_a_clear_error(tmp_path):
+    trainer = Trainer(LinearTask({"batch_size": 8}), str(tmp_path / "xla"), num_iters=4, jit_compile=True,
+                      verbose=False)
+    trainer.fit()
+    assert trainer.task.w.numpy() != 0.0
+    with pytest.raises(UserError, match=r"--jit_compile: XLA cannot compile the area_resize_linear train step .*"
+                                        r"unsupported ops: ResizeArea\); run without --jit_compile"):
+        Trainer(AreaResizeLinearTask({"batch_size": 8}), str(tmp_path / "area"), num_iters=4, jit_compile=True,
+                verbose=False).fit()
+    trainer = Trainer(AreaResizeLinearTask({"batch_size": 8}), str(tmp_path / "plain"), num_iters=4, verbose=False)
+    trainer.fit()
+    assert trainer.task.w.numpy() != 0.0
+
+
 @pytest.mark.parametrize("task_cls", [LinearTask, DropoutLinearTask])
 @pytest.mark.parametrize("stop_at", [6, 7])  # at a data-block boundary and inside a block
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, task_cls, stop_at):
