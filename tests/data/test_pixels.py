@@ -1,3 +1,5 @@
+"""area_resize: the same numbers as ResizeArea, and it compiles with XLA."""
+
 import numpy as np
 import tensorflow as tf
 
