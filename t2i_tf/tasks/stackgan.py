@@ -32,7 +32,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from t2i_tf.data.pixels import to_uint8
+from t2i_tf.data.pixels import area_resize, to_uint8
 from t2i_tf.data.text import KNOWN_WORDS_RULE, known_word_counts
 from t2i_tf.errors import UserError
 from t2i_tf.export.description import write_export_description
@@ -281,7 +281,7 @@ class StackGanTask(GanClsTask):
     def matching_features(self, images: tf.Tensor, batch: dict[str, tf.Tensor]):
         """As GAN-CLS; Stage-II images are resized to Stage-I's size for Stage-I's matching encoders."""
         if self.stage == 2 and isinstance(self.conditioner, SentenceEncoderConditioner):
-            images = tf.image.resize(images, [self.stage1_size, self.stage1_size], method="area")
+            images = area_resize(images, self.stage1_size)
         return super().matching_features(images, batch)
 
     def eval_protocol(self) -> dict[str, Any]:
